@@ -1,0 +1,43 @@
+-- One row per item a KPI counts: which unit, the day that places it in a period, the key it is
+-- counted by (distinct), and whether it counts in the numerator. Every KPI is then the same
+-- aggregation, and the city row recounts distinct keys (applicants for EID_AUTH) across units.
+with dossiers as (
+    select * from {{ ref('int_dossiers__latest') }}
+)
+
+select 'ONTIME' as kpi_code, unit_code, finish_on as event_on, dossier_id as counting_key, is_on_time as is_numerator
+from dossiers
+where is_resolved and sector_group = 'OTHER'
+
+union all
+select 'ONTIME_TNMT_KHDT', unit_code, finish_on, dossier_id, is_on_time
+from dossiers
+where is_resolved and sector_group in ('TNMT', 'KHDT')
+
+union all
+select 'DIGITIZED_RESULT', unit_code, finish_on, dossier_id, result_digitized
+from dossiers
+where is_resolved
+
+union all
+select 'FULLY_ONLINE', unit_code, received_on, dossier_id, is_fully_online
+from dossiers
+where is_received
+
+union all
+select 'EID_AUTH', unit_code, received_on, applicant_key, vneid_authenticated
+from dossiers
+where is_received and is_online
+
+union all
+select
+    'PAKN_ONTIME',
+    unit_code,
+    due_on,
+    pakn_id,
+    coalesce(handled_on <= due_on and published_on <= due_on, false)
+from {{ ref('int_pakn__latest') }}
+
+union all
+select 'SATISFACTION', unit_code, rated_on, dossier_id, satisfaction_level >= 4
+from {{ ref('int_ratings__latest') }}

@@ -1,0 +1,1 @@
+{{ latest_version(ref('stg_raw__pakn'), 'pakn_id') }}

@@ -1,0 +1,45 @@
+-- Every report period (the plan's cut-off rule, any year) and calendar month of each year the
+-- data touches. A year is touched when an event day falls in one of its report periods
+-- (15 Dec of the year before to 14 Dec) or in one of its calendar months.
+with event_days as (
+    select distinct event_on from {{ ref('int_kpi_events') }} where event_on is not null
+),
+
+years as (
+    select year(event_on) + case when month(event_on) = 12 and day(event_on) >= 15 then 1 else 0 end as year
+    from event_days
+    union
+    select year(event_on) from event_days
+),
+
+report_periods as (
+    select
+        years.year || '-' || rules.period_suffix as period_code,
+        'report' as period_kind,
+        years.year,
+        (make_date(years.year, 1, 15) + to_months(rules.start_month_offset))::date as start_on,
+        (make_date(years.year, 1, 14) + to_months(rules.end_month_offset))::date as end_on,
+        rules.period_order as order_in_year,
+        rules.name_vi,
+        rules.name_en
+    from years
+    cross join {{ ref('report_periods') }} as rules
+),
+
+months as (
+    select
+        strftime(make_date(years.year, month, 1), '%Y-%m') as period_code,
+        'month' as period_kind,
+        years.year,
+        make_date(years.year, month, 1) as start_on,
+        last_day(make_date(years.year, month, 1)) as end_on,
+        100 + month as order_in_year,
+        'Tháng ' || month || '/' || years.year as name_vi,
+        strftime(make_date(years.year, month, 1), '%B %Y') as name_en
+    from years
+    cross join range(1, 13) as month_numbers(month)
+)
+
+select * from report_periods
+union all
+select * from months

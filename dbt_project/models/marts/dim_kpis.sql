@@ -1,0 +1,12 @@
+select
+    kpi_code,
+    name_vi,
+    name_en,
+    target_department,
+    target_district,
+    target_commune,
+    target_city,
+    period_by,
+    plan_section,
+    kpi_order
+from {{ ref('kpis') }}

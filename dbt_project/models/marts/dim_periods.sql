@@ -1,0 +1,10 @@
+select
+    period_code,
+    period_kind,
+    year,
+    start_on,
+    end_on,
+    name_vi,
+    name_en,
+    row_number() over (order by year, order_in_year) as period_order
+from {{ ref('int_periods') }}

@@ -1,0 +1,79 @@
+"""Assets: drops → Parquet lake (ingestion) → dbt models → published warehouse."""
+
+from collections import Counter
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from pipelines.config import load_settings, warn_if_development_salt
+from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops
+from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
+from pipelines.project import dbt_project, export_dbt_environment
+from pipelines.publish import publish_warehouse
+
+RAW_KEYS = {kind: dg.AssetKey(["raw", kind]) for kind in KINDS}
+INGESTED_FILES = dg.AssetKey(["audit", "ingested_files"])
+QUARANTINED_ROWS = dg.AssetKey(["audit", "quarantined_rows"])
+
+
+@dg.multi_asset(
+    specs=[
+        *(dg.AssetSpec(key, description=f"Loaded {kind} rows of every drop, as Parquet in the lake.") for kind, key in RAW_KEYS.items()),
+        dg.AssetSpec(INGESTED_FILES, description="Every file seen: hash, status, reconciliation counts, reason."),
+        dg.AssetSpec(QUARANTINED_ROWS, description="Rows that broke a rule of the exports spec, with reasons, without PII."),
+    ],
+    group_name="ingestion",
+)
+def ingest_drops(context: dg.AssetExecutionContext):
+    """New files of every drop folder under CCHC_RAW_DIR into the lake, then exposed to dbt."""
+    settings = load_settings()
+    warn_if_development_salt(settings)
+    try:
+        files, warnings = discover_drops(settings.raw_dir)
+    except RawDirMissing as missing:
+        raise dg.Failure(str(missing), allow_retries=False) from None
+    for warning in warnings:
+        context.log.warning(warning)
+
+    lake = Lake(settings.lake_dir)
+    written = lake.ingest(files, UnitRegistry.from_seed(), SectorCatalogue.from_seed(), settings.pii_salt)
+    for entry in written:
+        if entry.status == "rejected":
+            context.log.warning(f"Rejected {entry.path}: {entry.reason}")
+    with duckdb.connect(str(settings.build_db)) as con:
+        lake.expose(con)
+
+    statuses = Counter(entry.status for entry in written)
+    for kind, key in RAW_KEYS.items():
+        new = [e for e in written if e.kind == kind and e.status == "loaded"]
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={"new_files": len(new), "new_rows": sum(e.rows_loaded for e in new)},
+        )
+    yield dg.MaterializeResult(
+        asset_key=INGESTED_FILES,
+        metadata={"files_seen": len(files), **{f"new_{status}": count for status, count in statuses.items()}},
+    )
+    yield dg.MaterializeResult(
+        asset_key=QUARANTINED_ROWS, metadata={"new_rows": sum(e.rows_quarantined for e in written)}
+    )
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    export_dbt_environment(load_settings())
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+@dg.asset(
+    key=["published_warehouse"],
+    deps=[*cchc_dbt_models.keys, INGESTED_FILES, QUARANTINED_ROWS],
+    group_name="publish",
+    description="CCHC_WAREHOUSE, replaced atomically by the build once every model and test passed.",
+)
+def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    settings = load_settings()
+    publish_warehouse(settings)
+    context.log.info(f"Published {settings.warehouse}")
+    return dg.MaterializeResult(metadata={"path": str(settings.warehouse)})

@@ -1,0 +1,225 @@
+"""Readers for every export format: bytes in, a frame of canonical text columns out.
+
+A reader decides only what a file *is* and lays its cells out under canonical names; it never
+judges a row (``rules.py`` does). A file that cannot be read as its format raises
+``RejectedFile`` with a sentence for the operator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import python_calamine
+
+from pipelines.ingest.reference import UnitRegistry, normalize_text, spreadsheet_number_to_id
+
+DOSSIER_COLUMNS = [
+    "dossier_id", "procedure_code", "procedure_name", "sector_code", "sector_name",
+    "unit_code", "unit_name", "handling_level", "commune_name", "channel", "service_level",
+    "received", "due", "finished", "returned", "status", "vneid", "digitized", "applicant_id",
+]  # fmt: skip
+PAKN_COLUMNS = ["pakn_id", "unit_code", "received", "due", "handled", "published"]
+RATING_COLUMNS = ["dossier_id", "unit_code", "rated_at", "level"]
+
+
+class RejectedFile(Exception):
+    """The whole file is refused; the message says why, in one sentence."""
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    kind: str  # dossiers | pakn | ratings
+    dialect: str  # dvcqg | igate | district | pakn | ratings
+    rows: pl.DataFrame  # canonical text columns of the kind, plus row_number (1-based data row)
+
+
+# Header (after normalize_text) -> canonical column, per CSV/XLSX dialect. ``None`` marks a
+# column that is read only to be dropped (PII we do not keep).
+IGATE_HEADER = {
+    "mã hồ sơ": "dossier_id", "mã thủ tục": "procedure_code", "tên thủ tục": "procedure_name",
+    "lĩnh vực": "sector_name", "đơn vị xử lý": "unit_name", "hình thức nộp": "channel",
+    "mức độ dvc": "service_level", "số cccd/cmnd": "applicant_id", "ngày tiếp nhận": "received",
+    "ngày hẹn trả": "due", "ngày có kết quả": "finished", "ngày trả kết quả": "returned",
+    "trạng thái": "status", "xác thực vneid": "vneid", "kết quả điện tử": "digitized",
+}  # fmt: skip
+IGATE_OPTIONAL = {"procedure_code", "procedure_name"}
+DISTRICT_HEADER = {
+    "số biên nhận": "dossier_id", "thủ tục": "procedure_name", "lĩnh vực": "sector_name",
+    "cấp xử lý": "handling_level", "phường/xã": "commune_name", "kênh nộp": "channel",
+    "ngày nhận": "received", "hẹn trả": "due", "ngày hoàn thành": "finished", "ngày trả": "returned",
+    "tình trạng": "status", "vneid": "vneid", "kq điện tử": "digitized", "số giấy tờ": "applicant_id",
+}  # fmt: skip
+DISTRICT_OPTIONAL = {"procedure_name"}
+PAKN_HEADER = {
+    "mã pakn": "pakn_id", "mã đơn vị": "unit_code", "ngày tiếp nhận": "received",
+    "hạn xử lý": "due", "ngày xử lý": "handled", "ngày công khai": "published",
+}  # fmt: skip
+RATING_HEADER = {
+    "mã hồ sơ": "dossier_id", "mã đơn vị": "unit_code", "thời điểm đánh giá": "rated_at",
+    "mức độ hài lòng": "level",
+}  # fmt: skip
+DISTRICT_HEADER_MARK = "số biên nhận"
+DISTRICT_HEADER_SEARCH_ROWS = 20
+
+
+def parse_file(path: Path, content: bytes, units: UnitRegistry) -> ParsedFile:
+    """Reads one export; its format comes from its extension and header, never its name."""
+    suffix = path.suffix.casefold()
+    if suffix == ".jsonl":
+        return ParsedFile("dossiers", "dvcqg", read_dvcqg(_decode(content)))
+    if suffix == ".csv":
+        return read_csv_export(_decode(content))
+    if suffix == ".xlsx":
+        return ParsedFile("dossiers", "district", read_district_workbook(content, units))
+    raise RejectedFile(f"unrecognised format '{path.suffix or 'no extension'}': expected .jsonl, .csv or .xlsx")
+
+
+def _decode(content: bytes) -> str:
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RejectedFile(
+            f"not UTF-8 text (invalid byte at position {error.start}); ask the unit to re-export it as UTF-8"
+        ) from None
+
+
+def _blank_to_null(value: object) -> str | None:
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", str(value)).strip()
+    return text or None
+
+
+def _frame(records: list[dict[str, str | None]], columns: list[str]) -> pl.DataFrame:
+    frame = pl.DataFrame(records, schema={c: pl.String for c in columns})
+    return frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
+
+
+# --- dvcqg: JSON Lines ---------------------------------------------------------------------------
+
+_DVCQG_FIELDS = {
+    "MaHoSo": "dossier_id", "MaTTHC": "procedure_code", "TenTTHC": "procedure_name",
+    "MaLinhVuc": "sector_code", "TenLinhVuc": "sector_name", "DonViXuLy": "unit_code",
+    "KenhThucHien": "channel", "MucDoDVC": "service_level", "NgayTiepNhan": "received",
+    "NgayHenTra": "due", "NgayKetThucXuLy": "finished", "NgayTra": "returned",
+    "TrangThaiHoSo": "status", "TaiKhoanDuocXacThucVoiVNeID": "vneid", "SoGiayToChuHoSo": "applicant_id",
+}  # fmt: skip
+MALFORMED_LINE = "__malformed__"
+
+
+def _is_digitized(results: object) -> str:
+    if not isinstance(results, list):
+        return "0"
+    return "1" if any(isinstance(r, dict) and _blank_to_null(r.get("DuongDanTepTinKetQua")) for r in results) else "0"
+
+
+def read_dvcqg(text: str) -> pl.DataFrame:
+    records = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            item = None
+        if not isinstance(item, dict):
+            # Kept as a row so that it is quarantined and counted, never silently skipped.
+            records.append({**dict.fromkeys(DOSSIER_COLUMNS), "status": MALFORMED_LINE})
+            continue
+        record = {canonical: _blank_to_null(item.get(key)) for key, canonical in _DVCQG_FIELDS.items()}
+        record["digitized"] = _is_digitized(item.get("DanhSachGiayToKetQua"))
+        records.append(record)
+    return _frame(records, DOSSIER_COLUMNS)
+
+
+# --- CSV: igate dossiers, PAKN, ratings ----------------------------------------------------------
+
+
+def read_csv_export(text: str) -> ParsedFile:
+    try:
+        raw = pl.read_csv(io.StringIO(text), infer_schema=False, truncate_ragged_lines=False)
+    except (pl.exceptions.PolarsError, ValueError) as error:
+        raise RejectedFile(f"not a well-formed CSV file ({str(error).splitlines()[0]})") from None
+    headers = {normalize_text(name): name for name in raw.columns}
+    if "mã pakn" in headers:
+        kind, dialect, mapping, optional = "pakn", "pakn", PAKN_HEADER, set()
+    elif "mức độ hài lòng" in headers:
+        kind, dialect, mapping, optional = "ratings", "ratings", RATING_HEADER, set()
+    elif "mã hồ sơ" in headers:
+        kind, dialect, mapping, optional = "dossiers", "igate", IGATE_HEADER, IGATE_OPTIONAL
+    else:
+        raise RejectedFile("unrecognised format: the CSV header matches neither the igate dossier, PAKN nor rating export")
+    missing = [h for h, c in mapping.items() if c not in optional and h not in headers]
+    if missing:
+        raise RejectedFile(f"required column(s) missing from the {dialect} header: {', '.join(missing)}")
+    columns = {"dossiers": DOSSIER_COLUMNS, "pakn": PAKN_COLUMNS, "ratings": RATING_COLUMNS}[kind]
+    selected = [
+        pl.col(headers[h]).str.normalize("NFC").str.strip_chars().replace("", None).alias(c)
+        for h, c in mapping.items()
+        if h in headers
+    ]
+    frame = raw.select(selected)
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in columns if c not in frame.columns)
+    frame = frame.select(columns).with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
+    return ParsedFile(kind, dialect, frame)
+
+
+# --- district: Excel workbook ---------------------------------------------------------------------
+
+
+def _cell_text(value: object, *, is_id: bool = False) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, bool):
+        return "x" if value else None
+    if isinstance(value, (int, float)):
+        if is_id:
+            return spreadsheet_number_to_id(value)
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return _blank_to_null(value)
+
+
+def read_district_workbook(content: bytes, units: UnitRegistry) -> pl.DataFrame:
+    try:
+        sheet = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0)
+        cells = sheet.to_python(skip_empty_area=False)
+    except Exception as error:  # calamine raises several unrelated types for a broken file
+        raise RejectedFile(f"corrupt or unreadable workbook ({type(error).__name__})") from None
+    header_index = next(
+        (i for i, row in enumerate(cells[:DISTRICT_HEADER_SEARCH_ROWS])
+         if any(isinstance(c, str) and normalize_text(c) == DISTRICT_HEADER_MARK for c in row)),
+        None,
+    )  # fmt: skip
+    if header_index is None:
+        raise RejectedFile(f"no header row: no cell reads 'Số biên nhận' in the first {DISTRICT_HEADER_SEARCH_ROWS} rows of the first sheet")
+    district_code = next(
+        (code for row in cells[:header_index] for c in row if isinstance(c, str) and (code := units.match_district_title(c))),
+        None,
+    )  # fmt: skip
+    if district_code is None:
+        raise RejectedFile("the title block above the header names no registered district")
+    positions = {normalize_text(c): i for i, c in enumerate(cells[header_index]) if isinstance(c, str) and c.strip()}
+    missing = [h for h, c in DISTRICT_HEADER.items() if c not in DISTRICT_OPTIONAL and h not in positions]
+    if missing:
+        raise RejectedFile(f"required column(s) missing from the district header: {', '.join(missing)}")
+
+    records = []
+    for row in cells[header_index + 1 :]:
+        values = [_cell_text(c) for c in row]
+        if all(v is None for v in values) or (values and values[0] and normalize_text(values[0]).startswith("tổng")):
+            break  # a blank or totals row ends the data; anything below is a footer
+        record = {
+            column: _cell_text(row[positions[header]], is_id=column == "applicant_id") if header in positions else None
+            for header, column in DISTRICT_HEADER.items()
+        }
+        record["unit_code"] = district_code
+        records.append(record)
+    return _frame(records, DOSSIER_COLUMNS)

@@ -1,0 +1,219 @@
+"""The Parquet lake: one immutable Parquet file per accepted input file, and a manifest.
+
+Crash safety comes from ordering: data files are written under a temporary name and renamed into
+place, and only then is the file's manifest entry written (the same way). A file without a
+manifest entry was never ingested; the next run simply does it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.ingest.dialects import ParsedFile, RejectedFile, parse_file
+from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
+from pipelines.ingest.rules import CheckedRows, check_dossiers, check_pakn, check_ratings
+
+DROP_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+KINDS = ("dossiers", "pakn", "ratings")
+PROVENANCE = {"drop_date": pl.Date, "source_file": pl.String, "file_hash": pl.String}
+LAKE_SCHEMAS = {
+    "dossiers": {
+        "row_number": pl.Int64, "dossier_id": pl.String, "procedure_code": pl.String, "procedure_name": pl.String,
+        "sector_code": pl.String, "unit_code": pl.String, "channel": pl.Int8, "service_level": pl.String,
+        "received_at": pl.Datetime("us"), "due_at": pl.Datetime("us"), "finished_at": pl.Datetime("us"),
+        "returned_at": pl.Datetime("us"), "status": pl.Int8, "vneid_authenticated": pl.Boolean,
+        "result_digitized": pl.Boolean, "applicant_hash": pl.String,
+    },
+    "pakn": {
+        "row_number": pl.Int64, "pakn_id": pl.String, "unit_code": pl.String, "received_on": pl.Date,
+        "due_on": pl.Date, "handled_on": pl.Date, "published_on": pl.Date,
+    },
+    "ratings": {
+        "row_number": pl.Int64, "dossier_id": pl.String, "unit_code": pl.String, "rated_at": pl.Datetime("us"),
+        "level": pl.Int8,
+    },
+    "quarantine": {
+        "kind": pl.String, "row_number": pl.Int64, "record_key": pl.String, "reasons": pl.String, "raw_values": pl.String,
+    },
+}  # fmt: skip
+
+
+class RawDirMissing(Exception):
+    """The drop folder does not exist."""
+
+
+@dataclass(frozen=True)
+class DropFile:
+    drop_date: dt.date
+    path: Path
+
+    @property
+    def name(self) -> str:
+        """NFC, so that supersession sorts names the same whatever the file system returned."""
+        return unicodedata.normalize("NFC", self.path.name)
+
+    @property
+    def relative(self) -> str:
+        return f"{self.drop_date.isoformat()}/{self.name}"
+
+
+@dataclass
+class ManifestEntry:
+    file_hash: str
+    drop_date: str
+    source_file: str
+    path: str
+    status: str  # loaded | rejected | skipped
+    kind: str | None = None
+    dialect: str | None = None
+    reason: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_online_without_level: int = 0
+    ingested_at: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
+
+
+def discover_drops(raw_dir: Path) -> tuple[list[DropFile], list[str]]:
+    """Files of every drop folder, oldest drop first, and warnings for anything else found."""
+    if not raw_dir.is_dir():
+        raise RawDirMissing(f"The drop folder {raw_dir} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops.")
+    files, warnings = [], []
+    for entry in sorted(raw_dir.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        drop_date = _drop_date(entry.name) if entry.is_dir() else None
+        if drop_date is None:
+            warnings.append(f"Ignored {entry.name}: only files inside a drop folder named YYYY-MM-DD are ingested.")
+            continue
+        for path in sorted(entry.iterdir()):
+            if path.name.startswith((".", "~$")):  # editor lock files and hidden files are not exports
+                continue
+            if path.is_file():
+                files.append(DropFile(drop_date, path))
+            else:
+                warnings.append(f"Ignored {entry.name}/{path.name}: a drop folder holds files, not folders.")
+    return files, warnings
+
+
+def _drop_date(name: str) -> dt.date | None:
+    if not DROP_FOLDER.match(name):
+        return None
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def _write_atomically(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(temporary)
+    os.replace(temporary, path)
+
+
+class Lake:
+    def __init__(self, root: Path):
+        self.root = root
+        self.manifest_dir = root / "manifest"
+
+    def entries(self) -> list[ManifestEntry]:
+        if not self.manifest_dir.is_dir():
+            return []
+        return [ManifestEntry(**json.loads(p.read_text(encoding="utf-8"))) for p in sorted(self.manifest_dir.glob("*.json"))]
+
+    def data_path(self, kind: str, file_hash: str) -> Path:
+        return self.root / kind / f"{file_hash}.parquet"
+
+    def _record(self, entry: ManifestEntry) -> ManifestEntry:
+        key = hashlib.sha256(f"{entry.path}\0{entry.file_hash}".encode()).hexdigest()[:32]
+        text = json.dumps(asdict(entry), ensure_ascii=False, indent=1)
+        _write_atomically(self.manifest_dir / f"{key}.json", lambda p: p.write_text(text, encoding="utf-8"))
+        return entry
+
+    def ingest(self, files: list[DropFile], units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> list[ManifestEntry]:
+        """Ingests the files not seen before; returns the manifest entries this call wrote."""
+        seen = {(e.path, e.file_hash) for e in self.entries()}
+        loaded_hashes = {e.file_hash: e.path for e in self.entries() if e.status == "loaded"}
+        written = []
+        for file in files:
+            content = file.path.read_bytes()
+            file_hash = hashlib.sha256(content).hexdigest()
+            if (file.relative, file_hash) in seen:
+                continue
+            base = dict(file_hash=file_hash, drop_date=file.drop_date.isoformat(), source_file=file.name, path=file.relative)
+            if file_hash in loaded_hashes:
+                entry = ManifestEntry(**base, status="skipped", reason=f"same content as {loaded_hashes[file_hash]}, already ingested")
+            else:
+                entry = self._ingest_one(file, content, base, units, sectors, salt)
+                if entry.status == "loaded":
+                    loaded_hashes[file_hash] = file.relative
+            seen.add((file.relative, file_hash))
+            written.append(self._record(entry))
+        return written
+
+    def _ingest_one(self, file: DropFile, content: bytes, base: dict, units, sectors, salt) -> ManifestEntry:
+        try:
+            parsed = parse_file(file.path, content, units)
+        except RejectedFile as rejection:
+            return ManifestEntry(**base, status="rejected", reason=str(rejection))
+        checked = _check(parsed, units, sectors, salt)
+        provenance = [pl.lit(file.drop_date).alias("drop_date"), pl.lit(file.name).alias("source_file"), pl.lit(base["file_hash"]).alias("file_hash")]
+        loaded = checked.loaded.cast(LAKE_SCHEMAS[parsed.kind]).with_columns(provenance)
+        quarantined = checked.quarantined.with_columns(pl.lit(parsed.kind).alias("kind")).select(list(LAKE_SCHEMAS["quarantine"]))
+        _write_atomically(self.data_path(parsed.kind, base["file_hash"]), loaded.write_parquet)
+        _write_atomically(self.data_path("quarantine", base["file_hash"]), quarantined.with_columns(provenance).write_parquet)
+        return ManifestEntry(
+            **base,
+            status="loaded",
+            kind=parsed.kind,
+            dialect=parsed.dialect,
+            rows_read=parsed.rows.height,
+            rows_loaded=loaded.height,
+            rows_quarantined=quarantined.height,
+            rows_online_without_level=checked.online_without_level,
+        )
+
+    def expose(self, con: duckdb.DuckDBPyConnection) -> None:
+        """(Re)creates ``raw.*`` views over the loaded files and the ``audit`` tables in a warehouse."""
+        entries = self.entries()
+        con.execute("create schema if not exists raw; create schema if not exists audit")
+        loaded = [e for e in entries if e.status == "loaded"]
+        for kind in (*KINDS, "quarantine"):
+            paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if kind in (e.kind, "quarantine")]
+            target = "audit.quarantined_rows" if kind == "quarantine" else f"raw.{kind}"
+            con.execute(f"drop view if exists {target}; drop table if exists {target}")
+            if paths:
+                con.execute(f"create view {target} as select * from read_parquet({paths!r})")
+            else:
+                empty = pl.DataFrame(schema={**LAKE_SCHEMAS[kind], **PROVENANCE})  # noqa: F841 (read by DuckDB)
+                con.execute(f"create table {target} as select * from empty")
+        manifest = pl.DataFrame([asdict(e) for e in entries], schema=_MANIFEST_SCHEMA).with_columns(  # noqa: F841
+            pl.col("drop_date").str.to_date(), pl.col("ingested_at").str.to_datetime()
+        )
+        con.execute("create or replace table audit.ingested_files as select * from manifest order by drop_date, source_file")
+
+
+_MANIFEST_SCHEMA = {
+    "file_hash": pl.String, "drop_date": pl.String, "source_file": pl.String, "path": pl.String, "status": pl.String,
+    "kind": pl.String, "dialect": pl.String, "reason": pl.String, "rows_read": pl.Int64, "rows_loaded": pl.Int64,
+    "rows_quarantined": pl.Int64, "rows_online_without_level": pl.Int64, "ingested_at": pl.String,
+}  # fmt: skip
+
+
+def _check(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> CheckedRows:
+    if parsed.kind == "dossiers":
+        return check_dossiers(parsed, units, sectors, salt)
+    if parsed.kind == "pakn":
+        return check_pakn(parsed, units)
+    return check_ratings(parsed, units)

@@ -1,0 +1,149 @@
+"""Reference lookups used at the ingestion boundary: text normalisation, units, sectors."""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+from hashlib import sha256
+from pathlib import Path
+
+from pipelines.config import SEEDS_DIR
+
+_WHITESPACE = re.compile(r"\s+")
+# "Ủy" and "Uỷ" are the new and old Vietnamese tone placements; district software emits both.
+_COUNCIL_PREFIX = re.compile(r"^(ubnd|ủy ban nhân dân|uỷ ban nhân dân)\s+")
+_UNIT_KINDS = ("thị xã", "quận", "huyện", "phường", "xã", "thị trấn")
+_PAREN_DISTRICT = re.compile(r"^(?P<commune>.+?)\s*\((?P<district>[^()]+)\)$")
+
+
+def normalize_text(value: str) -> str:
+    """NFC, case folding and collapsed white space: how every label and name is compared."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", value).casefold()).strip()
+
+
+def normalize_unit_name(value: str) -> str:
+    return _COUNCIL_PREFIX.sub("", normalize_text(value))
+
+
+def _without_kind(name: str) -> str:
+    for kind in _UNIT_KINDS:
+        if name.startswith(kind + " "):
+            return name[len(kind) + 1 :]
+    return name
+
+
+def normalize_applicant_id(value: str | None) -> str | None:
+    """Trimmed, spaces and dots removed; ``None`` when nothing is left."""
+    if value is None:
+        return None
+    cleaned = re.sub(r"[\s.]", "", unicodedata.normalize("NFC", value))
+    return cleaned or None
+
+
+def spreadsheet_number_to_id(value: float) -> str:
+    """A numeric cell lost its leading zeros: write it back as 12 digits."""
+    return f"{int(value):012d}"
+
+
+def hash_applicant_id(normalized_id: str, salt: str) -> str:
+    return hmac.new(salt.encode(), normalized_id.encode(), sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+    level: str
+    parent_code: str
+
+
+class UnitRegistry:
+    """Matches display names to registered units by the rules of ``docs/exports.md``."""
+
+    def __init__(self, units: list[Unit]):
+        self.units = {unit.code: unit for unit in units}
+
+    @classmethod
+    def from_seed(cls, path: Path = SEEDS_DIR / "units.csv") -> UnitRegistry:
+        with path.open(encoding="utf-8") as f:
+            return cls([Unit(r["unit_code"], r["unit_name"], r["level"], r["parent_code"]) for r in csv.DictReader(f)])
+
+    @cached_property
+    def _by_name(self) -> dict[str, list[Unit]]:
+        index: dict[str, list[Unit]] = {}
+        for unit in self.units.values():
+            index.setdefault(normalize_unit_name(unit.name), []).append(unit)
+        return index
+
+    @cached_property
+    def _districts(self) -> dict[str, Unit]:
+        """Districts by full name and by bare name ("ba đình"), for "(Ba Đình)" suffixes."""
+        index: dict[str, Unit] = {}
+        for unit in self.units.values():
+            if unit.level == "district":
+                name = normalize_unit_name(unit.name)
+                index[name] = unit
+                index[_without_kind(name)] = unit
+        return index
+
+    def _commune_in(self, commune_name: str, district: Unit | None) -> str | None:
+        if district is None:
+            return None
+        for unit in self._by_name.get(normalize_unit_name(commune_name), []):
+            if unit.level == "commune" and unit.parent_code == district.code:
+                return unit.code
+        return None
+
+    def match_name(self, display_name: str | None) -> str | None:
+        """The unit code of a display name, or ``None`` for an unknown unit."""
+        if not display_name or not display_name.strip():
+            return None
+        name = normalize_unit_name(display_name)
+        candidates = self._by_name.get(name, [])
+        if len(candidates) == 1:
+            return candidates[0].code
+        if "," in name:
+            commune, _, district = name.rpartition(",")
+            return self._commune_in(commune, self._districts.get(normalize_unit_name(district)))
+        if match := _PAREN_DISTRICT.match(name):
+            district = self._districts.get(normalize_unit_name(match["district"]))
+            return self._commune_in(match["commune"], district)
+        return None
+
+    def match_district_title(self, line: str) -> str | None:
+        """A workbook title line such as ``QUẬN ĐỐNG ĐA`` names a district."""
+        unit = self._districts.get(normalize_unit_name(line))
+        return unit.code if unit else None
+
+    def match_commune(self, commune_name: str | None, district_code: str) -> str | None:
+        if not commune_name:
+            return None
+        return self._commune_in(commune_name, self.units.get(district_code))
+
+    def is_registered(self, code: str | None) -> bool:
+        return code is not None and code.strip() in self.units
+
+
+class SectorCatalogue:
+    """Sector codes and names, matched after the same normalisation as unit names."""
+
+    def __init__(self, rows: list[dict[str, str]]):
+        self.codes = {r["sector_code"] for r in rows}
+        self._by_name = {normalize_text(r["sector_name"]): r["sector_code"] for r in rows}
+
+    @classmethod
+    def from_seed(cls, path: Path = SEEDS_DIR / "sectors.csv") -> SectorCatalogue:
+        with path.open(encoding="utf-8") as f:
+            return cls(list(csv.DictReader(f)))
+
+    def code_for(self, code: str | None, name: str | None) -> str | None:
+        """The code wins where both are given; a name alone is matched."""
+        if code and code.strip():
+            return code.strip() if code.strip() in self.codes else None
+        if name and name.strip():
+            return self._by_name.get(normalize_text(name))
+        return None

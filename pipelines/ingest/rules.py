@@ -1,0 +1,222 @@
+"""Row rules: canonical text columns in, typed rows to load and rows to quarantine out.
+
+Every rule of ``docs/exports.md`` is one named reason. A row breaking any rule is quarantined
+with all the reasons it breaks and its non-PII values; every other row is loaded. Applicant ID
+numbers leave this module only as keyed hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.ingest.dialects import MALFORMED_LINE, ParsedFile
+from pipelines.ingest.reference import SectorCatalogue, UnitRegistry, hash_applicant_id, normalize_applicant_id
+
+# Formats seen in the exports: dvcqg timestamps, dd/MM/yyyy with or without a time, and the
+# ISO text the workbook reader writes for real date cells.
+_DATETIME_FORMATS = ["%Y%m%d%H%M%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+_DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d", "%Y%m%d"]
+
+STATUS_LABELS = {
+    "dvcqg": {str(code): code for code in range(1, 11)},
+    "igate": {
+        "mới đăng ký": 1, "đã tiếp nhận": 2, "không tiếp nhận": 3, "đang xử lý": 4, "chờ bổ sung": 5,
+        "chờ thực hiện nghĩa vụ tài chính": 6, "đã rút": 7, "dừng xử lý": 8, "đã xử lý xong": 9,
+        "đã trả kết quả": 10,
+    },
+    "district": {
+        "tiếp nhận": 2, "từ chối": 3, "đang xử lý": 4, "bổ sung": 5, "chờ nvtc": 6, "rút hs": 7,
+        "dừng": 8, "đã xử lý": 9, "đã trả": 10,
+    },
+}  # fmt: skip
+CHANNEL_LABELS = {
+    "dvcqg": {"1": 1, "2": 2, "3": 3},
+    "igate": {"trực tiếp": 1, "trực tuyến": 2, "bưu chính công ích": 3, "bcci": 3},
+}
+SERVICE_LEVEL_LABELS = {
+    "dvcqg": {"toan_trinh": "TOAN_TRINH", "mot_phan": "MOT_PHAN"},
+    "igate": {"toàn trình": "TOAN_TRINH", "một phần": "MOT_PHAN"},
+}
+# The district workbook folds the service level into the channel label.
+DISTRICT_CHANNEL_LABELS = {
+    "trực tiếp": (1, None), "trực tuyến": (2, None), "trực tuyến (toàn trình)": (2, "TOAN_TRINH"),
+    "trực tuyến (một phần)": (2, "MOT_PHAN"), "bcci": (3, None), "bưu chính công ích": (3, None),
+}  # fmt: skip
+FLAG_LABELS = {"1": True, "có": True, "x": True, "true": True, "0": False, "không": False, "false": False}
+RATING_LEVELS = {"rất hài lòng": 5, "hài lòng": 4, "bình thường": 3, "không hài lòng": 2, "rất không hài lòng": 1}
+
+DOSSIER_DATES = {"received": "received_at", "due": "due_at", "finished": "finished_at", "returned": "returned_at"}
+PAKN_DATES = {"received": "received_on", "due": "due_on", "handled": "handled_on", "published": "published_on"}
+PII_COLUMNS = {"applicant_id"}
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    loaded: pl.DataFrame
+    quarantined: pl.DataFrame  # row_number, record_key, reasons, raw_values (JSON, no PII)
+    online_without_level: int = 0
+
+
+def label(column: str) -> pl.Expr:
+    """A text column compared as labels are: NFC, lower case, white space collapsed."""
+    return pl.col(column).str.normalize("NFC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def parse_datetime(column: str) -> pl.Expr:
+    text = pl.col(column).str.strip_chars()
+    return pl.coalesce(
+        *(text.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATETIME_FORMATS),
+        *(text.str.strptime(pl.Date, f, strict=False).cast(pl.Datetime("us")) for f in _DATE_FORMATS),
+    )
+
+
+def _lookup(expr: pl.Expr, mapping: dict, dtype: pl.DataType) -> pl.Expr:
+    return expr.replace_strict(mapping, default=None, return_dtype=dtype)
+
+
+def _map_unique(frame: pl.DataFrame, columns: list[str], function, alias: str) -> pl.DataFrame:
+    """Applies a Python lookup once per distinct value combination, then joins it back."""
+    distinct = frame.select(columns).unique()
+    mapped = distinct.with_columns(
+        pl.Series(alias, [function(*values) for values in distinct.iter_rows()], dtype=pl.String)
+    )
+    return frame.join(mapped, on=columns, how="left", nulls_equal=True)
+
+
+def _split(frame: pl.DataFrame, rules: list[tuple[pl.Expr, str]], key: str, raw_columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    reasons = pl.concat_str([pl.when(rule).then(pl.lit(reason)) for rule, reason in rules], separator="; ", ignore_nulls=True)
+    frame = frame.with_columns(reasons.alias("_reasons"))
+    bad = frame.filter(pl.col("_reasons") != "")
+    quarantined = bad.select(
+        "row_number",
+        pl.col(key).alias("record_key"),
+        pl.col("_reasons").alias("reasons"),
+        pl.struct([c for c in raw_columns if c not in PII_COLUMNS]).struct.json_encode().alias("raw_values"),
+    )
+    return frame.filter(pl.col("_reasons") == "").drop("_reasons"), quarantined
+
+
+def _unparseable(dates: dict[str, str]) -> pl.Expr:
+    return pl.any_horizontal(pl.col(raw).is_not_null() & pl.col(parsed).is_null() for raw, parsed in dates.items())
+
+
+def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> CheckedRows:
+    frame, dialect = parsed.rows, parsed.dialect
+    raw_columns = [c for c in frame.columns if c != "row_number"]
+
+    if dialect == "district":
+        channel = _lookup(label("channel"), {k: v[0] for k, v in DISTRICT_CHANNEL_LABELS.items()}, pl.Int8)
+        level = _lookup(label("channel"), {k: v[1] for k, v in DISTRICT_CHANNEL_LABELS.items() if v[1]}, pl.String)
+        level_unknown = pl.lit(False)
+
+        def unit_of(level_label, commune, district):
+            match (level_label or "").casefold().strip():
+                case "huyện":
+                    return district
+                case "xã":
+                    return units.match_commune(commune, district)
+            return None
+
+        frame = _map_unique(frame, ["handling_level", "commune_name", "unit_code"], unit_of, "resolved_unit")
+    else:
+        channel = _lookup(label("channel"), CHANNEL_LABELS[dialect], pl.Int8)
+        level = _lookup(label("service_level"), SERVICE_LEVEL_LABELS[dialect], pl.String)
+        level_unknown = pl.col("service_level").is_not_null() & level.is_null() & (channel == 2)
+        if dialect == "igate":
+            frame = _map_unique(frame, ["unit_name"], units.match_name, "resolved_unit")
+        else:
+            frame = _map_unique(frame, ["unit_code"], lambda code: code if units.is_registered(code) else None, "resolved_unit")
+
+    frame = _map_unique(frame, ["sector_code", "sector_name"], sectors.code_for, "resolved_sector")
+
+    def applicant_hash(raw_id):
+        normalized = normalize_applicant_id(raw_id)
+        return hash_applicant_id(normalized, salt) if normalized else None
+
+    frame = _map_unique(frame, ["applicant_id"], applicant_hash, "applicant_hash")
+
+    frame = frame.with_columns(
+        *(parse_datetime(raw).alias(parsed_name) for raw, parsed_name in DOSSIER_DATES.items()),
+        _lookup(label("status"), STATUS_LABELS[dialect], pl.Int8).alias("status_code"),
+        channel.alias("channel_code"),
+        pl.when(channel == 2).then(level).alias("service_level_code"),
+        level_unknown.alias("_level_unknown"),
+        _lookup(label("vneid").fill_null("0"), FLAG_LABELS, pl.Boolean).alias("vneid_authenticated"),
+        _lookup(label("digitized").fill_null("0"), FLAG_LABELS, pl.Boolean).alias("result_digitized"),
+    )
+    received_day = pl.col("received_at").dt.date()
+    rules = [
+        (pl.col("status") == MALFORMED_LINE, "malformed_line"),
+        (pl.col("dossier_id").is_null(), "missing_dossier_id"),
+        (_unparseable(DOSSIER_DATES), "unparseable_date"),
+        (pl.col("received").is_null(), "missing_received_date"),
+        (pl.col("due").is_null(), "missing_due_date"),
+        (
+            pl.any_horizontal(pl.col(c).dt.date() < received_day for c in ("due_at", "finished_at", "returned_at")).fill_null(False),
+            "date_before_received",
+        ),
+        (pl.col("resolved_unit").is_null(), "unknown_unit"),
+        (pl.col("resolved_sector").is_null(), "unknown_sector"),
+        (pl.col("status_code").is_null() & (pl.col("status") != MALFORMED_LINE).fill_null(True), "unknown_status"),
+        (pl.col("channel_code").is_null() | pl.col("_level_unknown"), "unknown_channel"),
+        (pl.col("vneid_authenticated").is_null() | pl.col("result_digitized").is_null(), "unknown_flag"),
+        (
+            pl.col("status_code").is_in([9, 10]) & pl.col("finished_at").is_null() & pl.col("returned_at").is_null(),
+            "resolved_without_finish_date",
+        ),
+    ]
+    good, quarantined = _split(frame, rules, "dossier_id", raw_columns)
+    loaded = good.select(
+        "row_number",
+        pl.col("dossier_id"),
+        "procedure_code",
+        "procedure_name",
+        pl.col("resolved_sector").alias("sector_code"),
+        pl.col("resolved_unit").alias("unit_code"),
+        pl.col("channel_code").alias("channel"),
+        pl.col("service_level_code").alias("service_level"),
+        *DOSSIER_DATES.values(),
+        pl.col("status_code").alias("status"),
+        "vneid_authenticated",
+        "result_digitized",
+        "applicant_hash",
+    )
+    online_without_level = loaded.filter((pl.col("channel") == 2) & pl.col("service_level").is_null()).height
+    return CheckedRows(loaded, quarantined, online_without_level)
+
+
+def check_pakn(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
+    frame = parsed.rows
+    raw_columns = [c for c in frame.columns if c != "row_number"]
+    frame = frame.with_columns(*(parse_datetime(raw).dt.date().alias(day) for raw, day in PAKN_DATES.items()))
+    rules = [
+        (pl.col("pakn_id").is_null(), "missing_pakn_id"),
+        (_unparseable(PAKN_DATES), "unparseable_date"),
+        (pl.col("due").is_null(), "missing_due_date"),
+        (~pl.col("unit_code").is_in(list(units.units)).fill_null(False), "unknown_unit"),
+    ]
+    good, quarantined = _split(frame, rules, "pakn_id", raw_columns)
+    return CheckedRows(good.select("row_number", "pakn_id", "unit_code", *PAKN_DATES.values()), quarantined)
+
+
+def check_ratings(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
+    frame = parsed.rows
+    raw_columns = [c for c in frame.columns if c != "row_number"]
+    frame = frame.with_columns(
+        parse_datetime("rated_at").alias("rated_at_parsed"),
+        _lookup(label("level"), RATING_LEVELS, pl.Int8).alias("level_code"),
+    )
+    rules = [
+        (pl.col("dossier_id").is_null(), "missing_dossier_id"),
+        (pl.col("rated_at").is_null(), "missing_rating_date"),
+        (_unparseable({"rated_at": "rated_at_parsed"}), "unparseable_date"),
+        (~pl.col("unit_code").is_in(list(units.units)).fill_null(False), "unknown_unit"),
+        (pl.col("level_code").is_null(), "unknown_level"),
+    ]
+    good, quarantined = _split(frame, rules, "dossier_id", raw_columns)
+    loaded = good.select(
+        "row_number", "dossier_id", "unit_code", pl.col("rated_at_parsed").alias("rated_at"), pl.col("level_code").alias("level")
+    )
+    return CheckedRows(loaded, quarantined)

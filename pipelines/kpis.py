@@ -1,0 +1,125 @@
+"""`make kpis PERIOD=... [FORMAT=table|csv|json] [UNIT=...]`: one period's results from the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from decimal import Decimal
+
+import duckdb
+
+from pipelines.config import load_settings
+
+COLUMNS = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
+STATUS_LABELS = {"met": "Đạt", "below": "✗ KHÔNG ĐẠT", "no_data": "Không có dữ liệu"}
+
+
+class UserError(Exception):
+    """A mistake the user can fix; its message is the one sentence we print."""
+
+
+def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None) -> list[dict]:
+    known = [code for (code,) in con.execute("select period_code from marts.dim_periods order by period_order").fetchall()]
+    if period not in known:
+        reports = [code for code in known if not code[5:].isdigit()]
+        raise UserError(
+            f"Unknown period '{period}'. Valid report periods: {', '.join(reports) or 'none yet'} "
+            "(calendar months such as 2024-03 also work)."
+        )
+    if unit is not None and not con.execute("select 1 from marts.dim_units where unit_code = ?", [unit]).fetchall():
+        raise UserError(f"Unknown unit '{unit}': use a unit_code of the registry (marts.dim_units), e.g. 001 or SNV.")
+    cursor = con.execute(
+        f"""
+        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name
+        from marts.kpi_results as r
+        join marts.dim_units as u using (unit_code)
+        join marts.dim_kpis as k using (kpi_code)
+        where r.period = ? and (? is null or r.unit_code = ?)
+        order by u.registry_order, k.kpi_order
+        """,
+        [period, unit, unit],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _number(value: Decimal | None, places: int) -> str:
+    return "" if value is None else f"{value:.{places}f}"
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [row["period"], row["unit_code"], row["unit_name"], row["kpi_code"], row["numerator"], row["denominator"],
+             _number(row["value"], 4), _number(row["target"], 2), row["status"]]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def to_json(rows: list[dict]) -> str:
+    def plain(row: dict) -> dict:
+        value = row["value"]
+        return {
+            **{c: row[c] for c in COLUMNS},
+            "value": None if value is None else float(value),
+            "target": float(row["target"]),
+        }
+
+    return json.dumps([plain(r) for r in rows], ensure_ascii=False, indent=1) + "\n"
+
+
+def _percent(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def to_table(rows: list[dict]) -> str:
+    header = ["Đơn vị", "Chỉ tiêu", "Tử số/Mẫu số", "Kết quả", "Mục tiêu", "Đánh giá"]
+    body, previous_unit = [], None
+    for row in rows:
+        unit = row["unit_name"] if row["unit_code"] != previous_unit else ""
+        previous_unit = row["unit_code"]
+        body.append(
+            [unit, row["kpi_name"], f"{row['numerator']}/{row['denominator']}", _percent(row["value"]),
+             _percent(row["target"]), STATUS_LABELS[row["status"]]]
+        )  # fmt: skip
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    aligned = lambda line: "  ".join(  # noqa: E731
+        cell.rjust(width) if i in (2, 3, 4) else cell.ljust(width) for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+    ).rstrip()
+    below = sum(row["status"] == "below" for row in rows)
+    title = f"Kết quả chỉ tiêu CCHC kỳ {rows[0]['period']}: {below} chỉ tiêu không đạt / {len(rows)}" if rows else "Không có kết quả"
+    return "\n".join([title, "", aligned(header), aligned(["-" * w for w in widths]), *map(aligned, body)]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make kpis", description=__doc__)
+    parser.add_argument("--period", default="")
+    parser.add_argument("--format", default="table")
+    parser.add_argument("--unit", default="")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        if not args.period:
+            raise UserError("Give a period, e.g. make kpis PERIOD=2024-Q1.")
+        if args.format not in ("table", "csv", "json"):
+            raise UserError(f"Unknown FORMAT '{args.format}': use table, csv or json.")
+        if not settings.warehouse.is_file():
+            raise UserError(f"No warehouse at {settings.warehouse}: run `make run` first (or set CCHC_WAREHOUSE).")
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            rows = fetch_results(con, args.period, args.unit or None)
+    except UserError as error:
+        print(error, file=sys.stderr)
+        return 2
+    render = {"table": to_table, "csv": to_csv, "json": to_json}[args.format]
+    sys.stdout.write(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

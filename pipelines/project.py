@@ -1,0 +1,27 @@
+"""The dbt project, and the one place that tells dbt which DuckDB file to build."""
+
+from __future__ import annotations
+
+import os
+
+from dagster_dbt import DbtProject
+
+from pipelines.config import PROJECT_ROOT, Settings, load_settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def export_dbt_environment(settings: Settings) -> None:
+    """dbt runs as a subprocess that inherits our environment; its profile reads CCHC_BUILD_DB."""
+    settings.build_db.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["CCHC_BUILD_DB"] = str(settings.build_db)
+
+
+export_dbt_environment(load_settings())
+dbt_project.prepare_if_dev()
+
+if __name__ == "__main__":
+    # `make` calls this to (re)write the manifest that the Dagster definitions load.
+    dbt_project.preparer.prepare(dbt_project)

@@ -1,0 +1,23 @@
+"""Publishing the private build file as the analysts' warehouse, atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import duckdb
+
+from pipelines.config import Settings
+
+
+def publish_warehouse(settings: Settings) -> None:
+    """Replaces CCHC_WAREHOUSE by a copy of the build file in one rename.
+
+    A reader holding the old file keeps reading it (same inode) and sees the new data on
+    reconnecting; a run that fails before this point leaves the last good warehouse in place.
+    """
+    with duckdb.connect(str(settings.build_db)) as con:
+        con.execute("checkpoint")  # fold the write-ahead log into the file we copy
+    staged = settings.warehouse.with_name(f".{settings.warehouse.name}.{os.getpid()}.publishing")
+    shutil.copyfile(settings.build_db, staged)
+    os.replace(staged, settings.warehouse)

@@ -1,0 +1,72 @@
+"""`make run`: one full materialisation, in-process, then a short summary for the operator."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import dagster as dg
+import duckdb
+
+from pipelines.config import Settings, load_settings
+
+
+def preflight(settings: Settings) -> str | None:
+    """A sentence saying what is wrong before anything runs, or None."""
+    if not settings.raw_dir.is_dir():
+        return f"The drop folder {settings.raw_dir} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops."
+    return None
+
+
+def summary(settings: Settings) -> str:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        files = con.execute(
+            "select status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+            "from audit.ingested_files group by status order by status"
+        ).fetchall()
+        # The latest report period already closed by the newest drop (the longest on a tie: the year).
+        latest = con.execute(
+            "select period_code from marts.dim_periods where period_kind = 'report' and end_on < "
+            "(select max(drop_date) from audit.ingested_files) order by end_on desc, start_on limit 1"
+        ).fetchone()
+        lines = [f"Warehouse published: {settings.warehouse}"]
+        for status, count, loaded, quarantined in files:
+            lines.append(f"  files {status}: {count} ({loaded} rows loaded, {quarantined} quarantined)")
+        if latest:
+            counts = dict(
+                con.execute("select status, count(*) from marts.kpi_results where period = ? group by status", [latest[0]]).fetchall()
+            )
+            lines.append(
+                f"  {latest[0]}: {counts.get('met', 0)} met, {counts.get('below', 0)} below target, "
+                f"{counts.get('no_data', 0)} no data  →  make kpis PERIOD={latest[0]}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    settings = load_settings()
+    if problem := preflight(settings):
+        print(problem, file=sys.stderr)
+        return 1
+    if settings.uses_development_salt:
+        print("Warning: CCHC_PII_SALT is not set; applicant IDs are hashed with the development salt.", file=sys.stderr)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
+
+    result = defs.get_job_def("nightly").execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        raise_on_error=False,
+    )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        reason = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else "see the Dagster log"
+        print(f"The run failed at step {failure.step_key if failure else '?'}: {reason}", file=sys.stderr)
+        print("The last published warehouse was left in place.", file=sys.stderr)
+        return 1
+    print(summary(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
