@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` and `make test`. Every target installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv comes from pip when absent (a new machine has only Python and pip).
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),.dagster))
+
+PERIOD ?=
+FORMAT ?= table
+UNIT ?=
+
+VENV_STAMP := .venv/.synced
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
+	dbt_project/dbt_project.yml dbt_project/profiles.yml
+
+.PHONY: help setup run test kpis dev
+
+help:
+	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
+	@echo "make test                              the whole test suite"
+	@echo "make kpis PERIOD=2024-Q1 [FORMAT=table|csv|json] [UNIT=001]"
+	@echo "make dev                               Dagster UI and daemon (schedule live)"
+	@echo "make setup                             install the locked environment (run by the others)"
+
+setup: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+$(MANIFEST): $(VENV_STAMP) $(DBT_SOURCES)
+	$(RUN) python -m pipelines.project
+	@touch $@
+
+run: $(MANIFEST)
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) python -m pipelines.run
+
+test: $(MANIFEST)
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) pytest
+
+kpis: $(VENV_STAMP)
+	@$(RUN) python -m pipelines.kpis --period "$(PERIOD)" --format "$(FORMAT)" --unit "$(UNIT)"
+
+dev: $(MANIFEST)
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(RUN) dagster dev -m pipelines.definitions

@@ -1,0 +1,24 @@
+import dagster as dg
+
+from pipelines.definitions import defs
+
+
+def test_definitions_load_as_one_lineage_graph():
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"raw/dossiers", "raw/pakn", "raw/ratings", "marts/kpi_results", "published_warehouse"} <= keys
+    # the ingestion assets are the dbt sources, so staging hangs off them
+    assert dg.AssetKey(["raw", "dossiers"]) in graph.get(dg.AssetKey(["staging", "stg_raw__dossiers"])).parent_keys
+    assert dg.AssetKey(["marts", "kpi_results"]) in graph.get(dg.AssetKey("published_warehouse")).parent_keys
+
+
+def test_dbt_tests_are_asset_checks():
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert any(name.startswith("accepted_values_kpi_results_status") for name in checks)
+
+
+def test_nightly_schedule_runs_at_half_past_one_in_hanoi():
+    schedule = defs.get_schedule_def("nightly_schedule")
+    assert schedule.cron_schedule == "30 1 * * *"
+    assert schedule.execution_timezone == "Asia/Ho_Chi_Minh"
+    assert schedule.job_name == "nightly"

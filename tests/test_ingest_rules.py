@@ -1,0 +1,218 @@
+"""Parsing and row rules on small hand-made exports (no warehouse)."""
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+
+from pipelines.ingest.dialects import RejectedFile, parse_file
+from pipelines.ingest.reference import SectorCatalogue, UnitRegistry, hash_applicant_id
+from pipelines.ingest.rules import check_dossiers, check_pakn, check_ratings, parse_datetime
+
+units = UnitRegistry.from_seed()
+sectors = SectorCatalogue.from_seed()
+SALT = "test-salt"
+
+IGATE_HEADER = (
+    "STT,Mã hồ sơ,Mã thủ tục,Tên thủ tục,Lĩnh vực,Đơn vị xử lý,Hình thức nộp,Mức độ DVC,Người nộp,Số CCCD/CMND,"
+    "Điện thoại,Ngày tiếp nhận,Ngày hẹn trả,Ngày có kết quả,Ngày trả kết quả,Trạng thái,Xác thực VNeID,Kết quả điện tử"
+)
+
+
+def igate_row(**overrides) -> str:
+    row = {
+        "STT": "1", "Mã hồ sơ": "H1", "Mã thủ tục": "1.1", "Tên thủ tục": '"Thủ tục, có dấu phẩy ""và ngoặc"""',
+        "Lĩnh vực": "Hộ tịch", "Đơn vị xử lý": "UBND quận Ba Đình", "Hình thức nộp": "Trực tuyến",
+        "Mức độ DVC": "Toàn trình", "Người nộp": "Nguyễn Văn A", "Số CCCD/CMND": "001 234.567890",
+        "Điện thoại": "0912345678", "Ngày tiếp nhận": "03/05/2024 13:15", "Ngày hẹn trả": "23/05/2024",
+        "Ngày có kết quả": "17/05/2024 10:20", "Ngày trả kết quả": "", "Trạng thái": "Đã trả kết quả",
+        "Xác thực VNeID": "Có", "Kết quả điện tử": "Không",
+    }  # fmt: skip
+    row.update(overrides)
+    return ",".join(row[h] for h in IGATE_HEADER.split(","))
+
+
+def checked_igate(*rows: str, header: str = IGATE_HEADER, newline: str = "\n", bom: bool = False):
+    text = newline.join([header, *rows]) + newline
+    parsed = parse_file(Path("export.csv"), (("\ufeff" if bom else "") + text).encode(), units)
+    return parsed, check_dossiers(parsed, units, sectors, SALT)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20240503131500", dt.datetime(2024, 5, 3, 13, 15)),
+        ("03/05/2024 13:15", dt.datetime(2024, 5, 3, 13, 15)),
+        ("03/05/2024 13:15:09", dt.datetime(2024, 5, 3, 13, 15, 9)),
+        ("03/05/2024", dt.datetime(2024, 5, 3)),
+        ("2024-05-03 13:15:00", dt.datetime(2024, 5, 3, 13, 15)),
+        ("2024-05-03", dt.datetime(2024, 5, 3)),
+        ("31/02/2024", None),
+        ("hôm qua", None),
+    ],
+)
+def test_dates_in_every_export_format(text, expected):
+    assert pl.DataFrame({"d": [text]}).select(parse_datetime("d")).item() == expected
+
+
+def test_igate_row_is_typed_and_its_applicant_id_only_survives_hashed():
+    parsed, checked = checked_igate(igate_row(), bom=True, newline="\r\n")
+    assert parsed.dialect == "igate" and checked.quarantined.height == 0
+    row = checked.loaded.row(0, named=True)
+    assert row["unit_code"] == "001" and row["sector_code"] == "HT" and row["channel"] == 2
+    assert row["service_level"] == "TOAN_TRINH" and row["status"] == 10
+    assert row["vneid_authenticated"] is True and row["result_digitized"] is False
+    assert row["procedure_name"] == 'Thủ tục, có dấu phẩy "và ngoặc"'
+    assert row["applicant_hash"] == hash_applicant_id("001234567890", SALT)
+    assert not {"applicant_id", "Người nộp", "Điện thoại"} & set(checked.loaded.columns)
+
+
+def test_igate_columns_may_come_in_any_order():
+    header = IGATE_HEADER.split(",")
+    values = igate_row().split(",")
+    # the quoted procedure name spans two comma-separated pieces; keep it whole when reordering
+    values = values[:3] + [values[3] + "," + values[4]] + values[5:]
+    shuffled = list(reversed(range(len(header))))
+    _, checked = checked_igate(",".join(values[i] for i in shuffled), header=",".join(header[i] for i in shuffled))
+    assert checked.loaded.height == 1 and checked.loaded["unit_code"].item() == "001"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"Mã hồ sơ": ""}, "missing_dossier_id"),
+        ({"Ngày hẹn trả": "32/05/2024"}, "unparseable_date"),
+        ({"Ngày tiếp nhận": ""}, "missing_received_date"),
+        ({"Ngày hẹn trả": ""}, "missing_due_date"),
+        ({"Ngày có kết quả": "02/05/2024 23:00"}, "date_before_received"),
+        ({"Đơn vị xử lý": "Quận 1"}, "unknown_unit"),
+        ({"Lĩnh vực": "Thuế"}, "unknown_sector"),
+        ({"Trạng thái": "Đã hủy"}, "unknown_status"),
+        ({"Hình thức nộp": "Fax"}, "unknown_channel"),
+        ({"Ngày có kết quả": "", "Ngày trả kết quả": ""}, "resolved_without_finish_date"),
+    ],
+)
+def test_each_row_rule_quarantines_with_its_reason_and_without_pii(overrides, reason):
+    _, checked = checked_igate(igate_row(**overrides))
+    assert checked.loaded.height == 0
+    quarantined = checked.quarantined.row(0, named=True)
+    assert reason in quarantined["reasons"].split("; ")
+    assert "Nguyễn Văn A" not in quarantined["raw_values"] and "0912345678" not in quarantined["raw_values"]
+    assert "567890" not in quarantined["raw_values"]
+
+
+def test_same_day_finish_is_not_before_received_and_level_is_ignored_offline():
+    _, checked = checked_igate(
+        igate_row(**{"Ngày tiếp nhận": "19/01/2024 16:45", "Ngày hẹn trả": "19/01/2024", "Ngày có kết quả": "19/01/2024 08:40"}),
+        igate_row(**{"Mã hồ sơ": "H2", "Hình thức nộp": "Trực tiếp", "Mức độ DVC": "Toàn trình"}),
+        igate_row(**{"Mã hồ sơ": "H3", "Mức độ DVC": ""}),
+    )
+    assert checked.quarantined.height == 0
+    assert checked.loaded["service_level"].to_list() == ["TOAN_TRINH", None, None]
+    assert checked.online_without_level == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        ((IGATE_HEADER + "\n" + igate_row()).encode("cp1258", errors="replace") + "Đ".encode("cp1258"), "a.csv", "not UTF-8"),
+        (IGATE_HEADER.replace(",Xác thực VNeID", "").encode(), "a.csv", "xác thực vneid"),
+        (b"foo,bar\n1,2\n", "a.csv", "unrecognised format"),
+        (b"hello", "a.txt", "unrecognised format"),
+        (b"not a zip", "a.xlsx", "corrupt"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(content, name, message):
+    with pytest.raises(RejectedFile, match=message):
+        parse_file(Path(name), content, units)
+
+
+def test_dvcqg_lines_absent_keys_and_digitised_results():
+    lines = [
+        {"MaHoSo": "D1", "MaLinhVuc": "DD", "TenLinhVuc": "Hộ tịch", "DonViXuLy": "STNMT", "KenhThucHien": 2,
+         "MucDoDVC": "TOAN_TRINH", "NgayTiepNhan": "20240201080000", "NgayHenTra": "20240210170000",
+         "NgayKetThucXuLy": "20240205090000", "TrangThaiHoSo": 10, "TaiKhoanDuocXacThucVoiVNeID": 1,
+         "SoGiayToChuHoSo": "", "ChuHoSo": "Trần Thị B", "Extra": "ignored",
+         "DanhSachGiayToKetQua": [{"DuongDanTepTinKetQua": ""}, {"DuongDanTepTinKetQua": "/kq/1.pdf"}]},
+        {"MaHoSo": "D2", "MaLinhVuc": "DD", "DonViXuLy": "STNMT", "KenhThucHien": 1, "NgayTiepNhan": "20240201080000",
+         "NgayHenTra": "20240210170000", "TrangThaiHoSo": 4, "DanhSachGiayToKetQua": [{"DuongDanTepTinKetQua": ""}]},
+    ]  # fmt: skip
+    content = ("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n{broken\n").encode()
+    parsed = parse_file(Path("dept.jsonl"), content, units)
+    checked = check_dossiers(parsed, units, sectors, SALT)
+    assert checked.loaded["sector_code"].to_list() == ["DD", "DD"]  # the code wins over the name
+    assert checked.loaded["result_digitized"].to_list() == [True, False]
+    assert checked.loaded["applicant_hash"].to_list() == [None, None]
+    assert checked.quarantined["reasons"].to_list() == ["malformed_line; missing_dossier_id; missing_received_date; missing_due_date; unknown_unit; unknown_sector; unknown_channel"]
+
+
+def district_workbook(rows: list[list], title: tuple[str, ...] = ("ỦY BAN NHÂN DÂN", "QUẬN HOÀN KIẾM", "DANH SÁCH HỒ SƠ", "Ghi chú")) -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for line in title:
+        sheet.append([line])
+    sheet.append([])
+    sheet.append(["STT", "Số biên nhận", "Thủ tục", "Lĩnh vực", "Cấp xử lý", "Phường/Xã", "Kênh nộp", "Ngày nhận",
+                  "Hẹn trả", "Ngày hoàn thành", "Ngày trả", "Tình trạng", "VNeID", "KQ điện tử", "Chủ hồ sơ", "Số giấy tờ"])  # fmt: skip
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_district_workbook_title_block_levels_mixed_dates_and_totals_row():
+    content = district_workbook([
+        [1, "X1", "Thủ tục", "Chứng thực", "Huyện", None, "Trực tuyến (toàn trình)", "27/05/2024",
+         dt.datetime(2024, 6, 17), dt.datetime(2024, 6, 15, 18, 20), None, "Đã trả", "x", None, "Tên", 12345678901],
+        [2, "X2", "Thủ tục", "Chứng thực", "Xã", "Phường Hàng Bạc", "Trực tuyến (một phần)", dt.datetime(2024, 1, 19, 16, 45),
+         "22/01/2024", None, dt.datetime(2024, 1, 19, 10, 40), "Đã trả", None, "x", "Tên", "012345678"],
+        [3, "X3", "Thủ tục", "Chứng thực", "Xã", "Phường Kim Mã", "BCCI", "01/02/2024", "05/02/2024", None, None,
+         "Đang xử lý", None, None, "Tên", None],
+        ["Tổng cộng", 3],
+        [4, "FOOTER", "Thủ tục", "Chứng thực", "Huyện"],
+    ])  # fmt: skip
+    parsed = parse_file(Path("002.xlsx"), content, units)
+    checked = check_dossiers(parsed, units, sectors, SALT)
+    assert parsed.rows.height == 3  # the totals row ends the data; the footer is not read
+    assert checked.loaded["dossier_id"].to_list() == ["X1", "X2"]
+    assert checked.loaded["unit_code"].to_list() == ["002", "002.09"]
+    assert checked.loaded["received_at"].to_list() == [dt.datetime(2024, 5, 27), dt.datetime(2024, 1, 19, 16, 45)]
+    assert checked.loaded["applicant_hash"].to_list() == [
+        hash_applicant_id("012345678901", SALT),  # a numeric cell, padded to 12 digits
+        hash_applicant_id("012345678", SALT),  # text keeps its own digits
+    ]
+    assert checked.quarantined["reasons"].to_list() == ["unknown_unit"]  # Kim Mã is not in Hoàn Kiếm
+
+
+def test_workbook_without_header_or_district_is_rejected():
+    with pytest.raises(RejectedFile, match="no header row"):
+        parse_file(Path("a.xlsx"), district_workbook([], title=tuple(["x"] * 25)), units)
+    with pytest.raises(RejectedFile, match="names no registered district"):
+        parse_file(Path("a.xlsx"), district_workbook([], title=("ỦY BAN NHÂN DÂN", "QUẬN 1")), units)
+
+
+def test_pakn_and_ratings_rules():
+    pakn = parse_file(
+        Path("p.csv"),
+        "Mã PAKN,Mã đơn vị,Ngày tiếp nhận,Hạn xử lý,Ngày xử lý,Ngày công khai\n"
+        "P1,001,01/03/2024,15/03/2024,10/03/2024,\nP2,999,01/03/2024,15/03/2024,,\nP3,001,01/03/2024,hôm nay,,\n".encode(),
+        units,
+    )
+    checked = check_pakn(pakn, units)
+    assert checked.loaded["pakn_id"].to_list() == ["P1"]
+    assert checked.quarantined["reasons"].to_list() == ["unknown_unit", "unparseable_date"]
+
+    ratings = parse_file(
+        Path("r.csv"),
+        "Mã hồ sơ,Mã đơn vị,Thời điểm đánh giá,Mức độ hài lòng\n"
+        "H1,001,14/01/2024 19:07,Rất hài lòng\nH2,001,14/01/2024 19:07,Tuyệt vời\n".encode(),
+        units,
+    )
+    checked = check_ratings(ratings, units)
+    assert checked.loaded["level"].to_list() == [5]
+    assert checked.quarantined["reasons"].to_list() == ["unknown_level"]

@@ -1,0 +1,123 @@
+"""The whole job on the sample drops, in a warehouse under a temporary folder."""
+
+import csv
+import io
+import json
+import os
+
+import duckdb
+import pytest
+
+from tests.conftest import FIXTURES, SAMPLE_DROPS, materialize, run_cli
+
+REPORT_PERIODS = ["2024-Q1", "2024-Q2", "2024-H1", "2024-Q3", "2024-9M", "2024-Q4", "2024-Y"]
+
+
+def cli_env(environment: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **environment}
+
+
+def expected_rows(period: str) -> list[str]:
+    lines = (FIXTURES / "expected_kpis.csv").read_text(encoding="utf-8").splitlines()
+    return [lines[0], *(line for line in lines[1:] if line.startswith(period + ","))]
+
+
+@pytest.mark.parametrize("period", REPORT_PERIODS)
+def test_kpis_csv_equals_the_expected_rows(sample_warehouse, period):
+    result = run_cli("pipelines.kpis", "--period", period, "--format", "csv", env=cli_env(sample_warehouse))
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout and not result.stdout.startswith("\ufeff")
+    assert result.stdout.splitlines() == expected_rows(period)
+
+
+def test_json_and_unit_filter_give_the_same_numbers(sample_warehouse):
+    result = run_cli("pipelines.kpis", "--period", "2024-Q2", "--format", "json", "--unit", "001", env=cli_env(sample_warehouse))
+    rows = json.loads(result.stdout)
+    expected = [r for r in csv.DictReader(io.StringIO("\n".join(expected_rows("2024-Q2")))) if r["unit_code"] == "001"]
+    assert [(r["kpi_code"], r["numerator"], r["denominator"], r["status"]) for r in rows] == [
+        (r["kpi_code"], int(r["numerator"]), int(r["denominator"]), r["status"]) for r in expected
+    ]
+    assert all((r["value"] is None) == (r["status"] == "no_data") for r in rows)
+
+
+def test_table_marks_below_target_rows_in_vietnamese(sample_warehouse):
+    result = run_cli("pipelines.kpis", "--period", "2024-Q1", env=cli_env(sample_warehouse))
+    below = sum(line.endswith(",below") for line in expected_rows("2024-Q1"))
+    assert result.stdout.count("KHÔNG ĐẠT") == below
+    assert "Thành phố Hà Nội" in result.stdout and "Tỷ lệ hồ sơ TTHC được xử lý hoàn toàn trực tuyến" in result.stdout
+
+
+def test_unknown_period_lists_the_valid_codes_and_fails(sample_warehouse):
+    result = run_cli("pipelines.kpis", "--period", "2024-Q5", "--format", "csv", env=cli_env(sample_warehouse))
+    assert result.returncode != 0 and result.stdout == ""
+    assert "Unknown period '2024-Q5'" in result.stderr and "2024-Q1" in result.stderr and "2024-9M" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_absent_warehouse_is_one_sentence(tmp_path):
+    result = run_cli("pipelines.kpis", "--period", "2024-Q1", env=cli_env({"CCHC_WAREHOUSE": str(tmp_path / "none.duckdb")}))
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("No warehouse at") and "make run" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_periods_follow_the_cut_off_rule(sample_warehouse):
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        periods = con.execute(
+            "select period_code, start_on::varchar, end_on::varchar from marts.dim_periods where year = 2025 and period_kind = 'report' order by period_order"
+        ).fetchall()
+        months = con.execute("select count(*) from marts.dim_periods where year = 2024 and period_kind = 'month'").fetchall()
+    assert periods == [
+        ("2025-Q1", "2024-12-15", "2025-03-14"), ("2025-Q2", "2025-03-15", "2025-06-14"),
+        ("2025-H1", "2024-12-15", "2025-06-14"), ("2025-Q3", "2025-06-15", "2025-09-14"),
+        ("2025-9M", "2024-12-15", "2025-09-14"), ("2025-Q4", "2025-09-15", "2025-12-14"),
+        ("2025-Y", "2024-12-15", "2025-12-14"),
+    ]  # fmt: skip
+    assert months == [(12,)]
+
+
+def test_every_row_is_reconciled_and_no_applicant_pii_reaches_the_warehouse(sample_warehouse):
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        files = con.execute("select status, rows_read, rows_loaded, rows_quarantined from audit.ingested_files").fetchall()
+        text_columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR' and table_schema in ('raw', 'staging', 'intermediate', 'marts', 'audit')"
+        ).fetchall()
+        values = set()
+        for schema, table, column in text_columns:
+            values.update(v for (v,) in con.execute(f'select distinct "{column}" from {schema}.{table}').fetchall() if v)
+    assert len(files) == sum(1 for _ in SAMPLE_DROPS.glob("*/*"))
+    assert all(status == "loaded" and read == loaded + quarantined for status, read, loaded, quarantined in files)
+
+    applicant_ids, applicant_names = set(), set()
+    for path in SAMPLE_DROPS.glob("*/*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            applicant_ids.add(item.get("SoGiayToChuHoSo"))
+            applicant_names.add(item.get("ChuHoSo"))
+    for path in SAMPLE_DROPS.glob("*/igate*.csv"):
+        for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))):
+            applicant_ids.add(row["Số CCCD/CMND"])
+            applicant_names.add(row["Người nộp"])
+    applicant_ids.discard("")
+    applicant_ids.discard(None)
+    assert len(applicant_ids) > 100
+    assert not (applicant_ids | applicant_names) & values
+    assert not any(any(i in v for i in applicant_ids) for v in values if len(v) >= 12)
+
+
+def test_second_run_on_the_same_drops_changes_nothing(sample_warehouse):
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        before = con.execute("select * from marts.kpi_results order by all").fetchall()
+        files_before = con.execute("select count(*) from audit.ingested_files").fetchall()
+    assert materialize(sample_warehouse).success
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        assert con.execute("select * from marts.kpi_results order by all").fetchall() == before
+        assert con.execute("select count(*) from audit.ingested_files").fetchall() == files_before
+
+
+def test_missing_drop_folder_is_one_sentence_and_a_failure(tmp_path):
+    environment = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "nowhere"), "CCHC_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    result = run_cli("pipelines.run", env=environment)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"The drop folder {tmp_path / 'nowhere'} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops."

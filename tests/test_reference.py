@@ -1,0 +1,70 @@
+import unicodedata
+
+import pytest
+
+from pipelines.ingest.reference import (
+    SectorCatalogue,
+    UnitRegistry,
+    hash_applicant_id,
+    normalize_applicant_id,
+    spreadsheet_number_to_id,
+)
+
+units = UnitRegistry.from_seed()
+sectors = SectorCatalogue.from_seed()
+
+
+def nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+@pytest.mark.parametrize(
+    ("display_name", "code"),
+    [
+        ("Quận Ba Đình", "001"),
+        ("UBND quận Ba Đình", "001"),
+        ("Ủy ban nhân dân Quận Hai Bà Trưng", "007"),
+        ("Uỷ ban nhân dân Quận Hai Bà Trưng", "007"),  # old tone placement
+        ("  huyện   BA VÌ ", "271"),
+        (nfd("Huyện Đan Phượng"), "273"),
+        ("Sở Tư pháp", "STP"),
+        ("Phường Kim Mã", "001.12"),
+        ("UBND phường Kim Mã, quận Ba Đình", "001.12"),
+        ("Phường Kim Mã (Ba Đình)", "001.12"),
+        (nfd("Phường Hàng Bạc (Quận Hoàn Kiếm)"), "002.09"),
+    ],
+)
+def test_display_names_match_registered_units(display_name, code):
+    assert units.match_name(display_name) == code
+
+
+@pytest.mark.parametrize(
+    "display_name",
+    ["Ba Đình", "Phường Kim Mã, quận Hoàn Kiếm", "Phường Kim Mã (Tây Hồ)", "Quận 1", "", None, "UBND"],
+)
+def test_anything_else_is_an_unknown_unit(display_name):
+    assert units.match_name(display_name) is None
+
+
+def test_workbook_title_names_a_district_and_communes_are_matched_inside_it():
+    assert units.match_district_title("QUẬN HOÀN KIẾM") == "002"
+    assert units.match_district_title("ỦY BAN NHÂN DÂN") is None
+    assert units.match_district_title("DANH SÁCH HỒ SƠ THỦ TỤC HÀNH CHÍNH") is None
+    assert units.match_commune("Phường Hàng Bạc", "002") == "002.09"
+    assert units.match_commune("Phường Hàng Bạc", "001") is None
+
+
+def test_sector_code_wins_over_name_and_names_match_after_normalisation():
+    assert sectors.code_for("DD", "Hộ tịch") == "DD"
+    assert sectors.code_for(None, nfd("  đất   ĐAI ")) == "DD"
+    assert sectors.code_for("NOPE", "Đất đai") is None
+    assert sectors.code_for(None, "Thuế") is None
+
+
+def test_applicant_ids_are_normalised_before_hashing():
+    assert normalize_applicant_id(" 0123 456.789 ") == "0123456789"
+    assert normalize_applicant_id(" . ") is None
+    assert spreadsheet_number_to_id(12345678901.0) == "012345678901"
+    digest = hash_applicant_id("012345678901", "salt")
+    assert len(digest) == 64 and "012345678901" not in digest
+    assert digest != hash_applicant_id("012345678901", "another salt")
