@@ -6,7 +6,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from pipelines.config import load_settings, warn_if_development_salt
+from pipelines.config import load_settings
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
@@ -28,7 +28,8 @@ QUARANTINED_ROWS = dg.AssetKey(["audit", "quarantined_rows"])
 def ingest_drops(context: dg.AssetExecutionContext):
     """New files of every drop folder under CCHC_RAW_DIR into the lake, then exposed to dbt."""
     settings = load_settings()
-    warn_if_development_salt(settings)
+    if settings.uses_development_salt:
+        context.log.warning("CCHC_PII_SALT is not set: applicant IDs are hashed with the public development salt.")
     try:
         files, warnings = discover_drops(settings.raw_dir)
     except RawDirMissing as missing:

@@ -8,17 +8,12 @@ separate warehouse with its own state.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = PROJECT_ROOT / "data" / "seeds"
 DEVELOPMENT_PII_SALT = "cchc-development-salt-not-for-production"
-
-
-class DevelopmentSaltWarning(UserWarning):
-    """The applicant hashes were keyed with the public development salt."""
 
 
 @dataclass(frozen=True)
@@ -54,12 +49,3 @@ def load_settings() -> Settings:
         pii_salt=salt,
     )
 
-
-def warn_if_development_salt(settings: Settings) -> None:
-    if settings.uses_development_salt:
-        warnings.warn(
-            "CCHC_PII_SALT is not set: applicant IDs are hashed with the public development salt. "
-            "Set CCHC_PII_SALT to a secret before loading real data.",
-            DevelopmentSaltWarning,
-            stacklevel=2,
-        )

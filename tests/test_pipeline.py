@@ -121,3 +121,26 @@ def test_missing_drop_folder_is_one_sentence_and_a_failure(tmp_path):
     result = run_cli("pipelines.run", env=environment)
     assert result.returncode != 0
     assert result.stderr.strip() == f"The drop folder {tmp_path / 'nowhere'} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops."
+
+
+def test_make_run_prints_a_summary_without_pii_and_warns_about_the_development_salt(sample_warehouse, tmp_path):
+    environment = {**cli_env(sample_warehouse), "DAGSTER_HOME": str(tmp_path)}
+    environment.pop("CCHC_PII_SALT", None)
+    result = run_cli("pipelines.run", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert f"Warehouse published: {sample_warehouse['CCHC_WAREHOUSE']}" in result.stdout
+    assert "files loaded: 82 (4487 rows loaded, 0 quarantined)" in result.stdout
+    assert "CCHC_PII_SALT is not set" in result.stderr
+    output = result.stdout + result.stderr
+    for path in SAMPLE_DROPS.glob("*/*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines()[:20]:
+            item = json.loads(line)
+            assert item["ChuHoSo"] not in output
+            assert not item["SoGiayToChuHoSo"] or item["SoGiayToChuHoSo"] not in output
+
+
+def test_an_analyst_reading_during_a_run_neither_blocks_it_nor_breaks(sample_warehouse):
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as analyst:
+        before = analyst.execute("select count(*) from marts.kpi_results").fetchall()
+        assert materialize(sample_warehouse).success
+        assert analyst.execute("select count(*) from marts.kpi_results").fetchall() == before

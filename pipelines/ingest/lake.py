@@ -96,13 +96,17 @@ def discover_drops(raw_dir: Path) -> tuple[list[DropFile], list[str]]:
         if drop_date is None:
             warnings.append(f"Ignored {entry.name}: only files inside a drop folder named YYYY-MM-DD are ingested.")
             continue
+        found = 0
         for path in sorted(entry.iterdir()):
             if path.name.startswith((".", "~$")):  # editor lock files and hidden files are not exports
                 continue
             if path.is_file():
                 files.append(DropFile(drop_date, path))
+                found += 1
             else:
                 warnings.append(f"Ignored {entry.name}/{path.name}: a drop folder holds files, not folders.")
+        if not found:
+            warnings.append(f"Drop {entry.name} is empty: no export to ingest from it.")
     return files, warnings
 
 
@@ -143,6 +147,8 @@ class Lake:
 
     def ingest(self, files: list[DropFile], units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> list[ManifestEntry]:
         """Ingests the files not seen before; returns the manifest entries this call wrote."""
+        for leftover in self.root.glob("*/.*.tmp"):  # half-written by a killed run, never renamed in
+            leftover.unlink()
         seen = {(e.path, e.file_hash) for e in self.entries()}
         loaded_hashes = {e.file_hash: e.path for e in self.entries() if e.status == "loaded"}
         written = []
