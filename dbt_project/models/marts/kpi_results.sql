@@ -8,26 +8,17 @@ with events_in_periods as (
         on events.event_on between periods.start_on and periods.end_on
 ),
 
-unit_counts as (
+-- Each unit's counts and the city roll-up in one pass; the roll-up recounts distinct keys.
+counts as (
     select
         period_code,
-        unit_code,
         kpi_code,
+        grouping(unit_code) = 1 as is_city_roll_up,
+        coalesce(unit_code, '01') as unit_code,
         count(distinct counting_key) filter (where is_numerator) as numerator,
         count(distinct counting_key) as denominator
     from events_in_periods
-    group by all
-),
-
-city_counts as (
-    select
-        period_code,
-        '01' as unit_code,
-        kpi_code,
-        count(distinct counting_key) filter (where is_numerator) as numerator,
-        count(distinct counting_key) as denominator
-    from events_in_periods
-    group by all
+    group by grouping sets ((period_code, kpi_code, unit_code), (period_code, kpi_code))
 ),
 
 grid as (
@@ -53,11 +44,15 @@ grid as (
 counted as (
     select
         grid.*,
-        coalesce(case when grid.level = 'city' then city.numerator else unit.numerator end, 0) as numerator,
-        coalesce(case when grid.level = 'city' then city.denominator else unit.denominator end, 0) as denominator
+        coalesce(counts.numerator, 0) as numerator,
+        coalesce(counts.denominator, 0) as denominator
     from grid
-    left join unit_counts as unit using (period_code, unit_code, kpi_code)
-    left join city_counts as city using (period_code, unit_code, kpi_code)
+    left join counts
+        on counts.period_code = grid.period_code
+        and counts.unit_code = grid.unit_code
+        and counts.kpi_code = grid.kpi_code
+        -- a dossier handled by the city itself (unit 01) counts only in the roll-up
+        and counts.is_city_roll_up = (grid.level = 'city')
 )
 
 select
