@@ -37,16 +37,16 @@ $(MANIFEST): $(VENV_STAMP) $(DBT_SOURCES)
 	@touch $@
 
 run: $(MANIFEST)
-	@mkdir -p "$(DAGSTER_HOME)"
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
 	$(RUN) python -m pipelines.run
 
 test: $(MANIFEST)
-	@mkdir -p "$(DAGSTER_HOME)"
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
 	$(RUN) pytest
 
 kpis: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.kpis --period "$(PERIOD)" --format "$(FORMAT)" --unit "$(UNIT)"
 
 dev: $(MANIFEST)
-	@mkdir -p "$(DAGSTER_HOME)"
+	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
 	$(RUN) dagster dev -m pipelines.definitions

@@ -48,12 +48,10 @@ def main() -> int:
     if problem := preflight(settings):
         print(problem, file=sys.stderr)
         return 1
-    if settings.uses_development_salt:
-        print("Warning: CCHC_PII_SALT is not set; applicant IDs are hashed with the development salt.", file=sys.stderr)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
 
-    result = defs.get_job_def("nightly").execute_in_process(
+    result = defs.resolve_job_def("nightly").execute_in_process(
         instance=dg.DagsterInstance.get(),
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,

@@ -29,7 +29,7 @@ def materialize(environment: dict[str, str]) -> dg.ExecuteInProcessResult:
             patch.setenv(name, value)
         from pipelines.definitions import defs
 
-        return defs.get_job_def("nightly").execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        return defs.resolve_job_def("nightly").execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
 @pytest.fixture(scope="session")
