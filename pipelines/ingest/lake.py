@@ -149,8 +149,9 @@ class Lake:
         """Ingests the files not seen before; returns the manifest entries this call wrote."""
         for leftover in self.root.glob("*/.*.tmp"):  # half-written by a killed run, never renamed in
             leftover.unlink()
-        seen = {(e.path, e.file_hash) for e in self.entries()}
-        loaded_hashes = {e.file_hash: e.path for e in self.entries() if e.status == "loaded"}
+        entries = self.entries()
+        seen = {(e.path, e.file_hash) for e in entries}
+        loaded_hashes = {e.file_hash: e.path for e in entries if e.status == "loaded"}
         written = []
         for file in files:
             content = file.path.read_bytes()

@@ -60,7 +60,7 @@ class CheckedRows:
 
 
 def label(column: str) -> pl.Expr:
-    """A text column compared as labels are: NFC, lower case, white space collapsed."""
+    """``reference.normalize_text`` as a Polars expression, for labels on every row."""
     return pl.col(column).str.normalize("NFC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
