@@ -144,3 +144,12 @@ def test_an_analyst_reading_during_a_run_neither_blocks_it_nor_breaks(sample_war
         before = analyst.execute("select count(*) from marts.kpi_results").fetchall()
         assert materialize(sample_warehouse).success
         assert analyst.execute("select count(*) from marts.kpi_results").fetchall() == before
+
+
+def test_the_readme_queries_for_analysts_run(sample_warehouse):
+    readme = (SAMPLE_DROPS.parent.parent / "README.md").read_text(encoding="utf-8")
+    queries = [block.split("```", 1)[0] for block in readme.split("```sql\n")[1:]]
+    assert len(queries) == 5
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        results = [con.execute(query).fetchall() for query in queries]
+    assert results[0] and results[1] and len(results[2]) == 12
