@@ -9,12 +9,15 @@ import dagster as dg
 import duckdb
 
 from pipelines.config import Settings, load_settings
+from pipelines.ingest.lake import RawDirMissing, discover_drops
 
 
 def preflight(settings: Settings) -> str | None:
     """A sentence saying what is wrong before anything runs, or None."""
-    if not settings.raw_dir.is_dir():
-        return f"The drop folder {settings.raw_dir} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops."
+    try:
+        discover_drops(settings.raw_dir)
+    except RawDirMissing as missing:
+        return str(missing)
     return None
 
 
