@@ -3,6 +3,7 @@
 import datetime as dt
 import io
 import json
+import unicodedata
 from pathlib import Path
 
 import openpyxl
@@ -216,3 +217,15 @@ def test_pakn_and_ratings_rules():
     checked = check_ratings(ratings, units)
     assert checked.loaded["level"].to_list() == [5]
     assert checked.quarantined["reasons"].to_list() == ["unknown_level"]
+
+
+def test_district_workbook_written_in_nfd_still_resolves_its_communes():
+    nfd = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
+    content = district_workbook(
+        [[1, "X1", "Thủ tục", nfd("Chứng thực"), nfd("Xã"), nfd("Phường Hàng Bạc"), nfd("Trực tiếp"), "01/02/2024",
+          "05/02/2024", None, None, nfd("Đang xử lý"), None, None, "Tên", None]],  # fmt: skip
+        title=(nfd("ỦY BAN NHÂN DÂN"), nfd("QUẬN HOÀN KIẾM")),
+    )
+    checked = check_dossiers(parse_file(Path("002.xlsx"), content, units), units, sectors, SALT)
+    assert checked.quarantined.height == 0
+    assert checked.loaded["unit_code"].to_list() == ["002.09"]

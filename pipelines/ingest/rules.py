@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.ingest.dialects import MALFORMED_LINE, ParsedFile
-from pipelines.ingest.reference import SectorCatalogue, UnitRegistry, hash_applicant_id, normalize_applicant_id
+from pipelines.ingest.reference import (
+    SectorCatalogue,
+    UnitRegistry,
+    hash_applicant_id,
+    normalize_applicant_id,
+    normalize_text,
+)
 
 # Formats seen in the exports: dvcqg timestamps, dd/MM/yyyy with or without a time, and the
 # ISO text the workbook reader writes for real date cells.
@@ -112,7 +118,7 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
         level_unknown = pl.lit(False)
 
         def unit_of(level_label, commune, district):
-            match (level_label or "").casefold().strip():
+            match normalize_text(level_label or ""):
                 case "huyện":
                     return district
                 case "xã":
