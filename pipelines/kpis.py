@@ -22,9 +22,9 @@ class UserError(Exception):
 
 
 def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None) -> list[dict]:
-    known = [code for (code,) in con.execute("select period_code from marts.dim_periods order by period_order").fetchall()]
-    if period not in known:
-        reports = [code for code in known if not code[5:].isdigit()]
+    periods = con.execute("select period_code, period_kind from marts.dim_periods order by period_order").fetchall()
+    if period not in {code for code, _ in periods}:
+        reports = [code for code, kind in periods if kind == "report"]
         raise UserError(
             f"Unknown period '{period}'. Valid report periods: {', '.join(reports) or 'none yet'} "
             "(calendar months such as 2024-03 also work)."

@@ -151,3 +151,16 @@ def test_a_header_only_file_is_accepted_with_zero_rows(tmp_path):
     ingest(raw, lake)
     rows, files = lake_state(lake)
     assert rows == [] and [(f[4], f[8], f[9]) for f in files] == [("loaded", 0, 0)]
+
+
+def test_files_unchanged_since_last_night_are_not_read_again(tmp_path):
+    raw, lake = tmp_path / "raw", tmp_path / "lake"
+    write(raw, "2024-06-20/full.csv", igate_csv([("A", 4)]))
+    ingest(raw, lake)
+    path = raw / "2024-06-20" / "full.csv"
+    stat = path.stat()
+    path.write_bytes(b"\xff" * stat.st_size)  # unreadable as UTF-8 if it were read again
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    ingest(raw, lake)
+    _, files = lake_state(lake)
+    assert [f[4] for f in files] == ["loaded"]

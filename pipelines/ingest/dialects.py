@@ -96,9 +96,12 @@ def _blank_to_null(value: object) -> str | None:
     return text or None
 
 
-def _frame(records: list[dict[str, str | None]], columns: list[str]) -> pl.DataFrame:
-    frame = pl.DataFrame(records, schema={c: pl.String for c in columns})
+def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
+
+
+def _frame(records: list[dict[str, str | None]], columns: list[str]) -> pl.DataFrame:
+    return _numbered(pl.DataFrame(records, schema={c: pl.String for c in columns}))
 
 
 # --- dvcqg: JSON Lines ---------------------------------------------------------------------------
@@ -166,8 +169,7 @@ def read_csv_export(text: str) -> ParsedFile:
     ]
     frame = raw.select(selected)
     frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in columns if c not in frame.columns)
-    frame = frame.select(columns).with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
-    return ParsedFile(kind, dialect, frame)
+    return ParsedFile(kind, dialect, _numbered(frame.select(columns)))
 
 
 # --- district: Excel workbook ---------------------------------------------------------------------
@@ -211,15 +213,14 @@ def read_district_workbook(content: bytes, units: UnitRegistry) -> pl.DataFrame:
     if missing:
         raise RejectedFile(f"required column(s) missing from the district header: {', '.join(missing)}")
 
+    columns = {column: positions.get(header) for header, column in DISTRICT_HEADER.items()}
+    id_position = columns["applicant_id"]
     records = []
     for row in cells[header_index + 1 :]:
-        values = [_cell_text(c) for c in row]
+        values = [_cell_text(c, is_id=i == id_position) for i, c in enumerate(row)]
         if all(v is None for v in values) or (values and values[0] and normalize_text(values[0]).startswith("tổng")):
             break  # a blank or totals row ends the data; anything below is a footer
-        record = {
-            column: _cell_text(row[positions[header]], is_id=column == "applicant_id") if header in positions else None
-            for header, column in DISTRICT_HEADER.items()
-        }
+        record = {column: None if i is None else values[i] for column, i in columns.items()}
         record["unit_code"] = district_code
         records.append(record)
     return _frame(records, DOSSIER_COLUMNS)

@@ -81,6 +81,8 @@ class ManifestEntry:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_online_without_level: int = 0
+    size: int = 0
+    modified_ns: int = 0
     ingested_at: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
 
 
@@ -150,15 +152,24 @@ class Lake:
         for leftover in self.root.glob("*/.*.tmp"):  # half-written by a killed run, never renamed in
             leftover.unlink()
         entries = self.entries()
+        # A file unchanged since it was recorded (same path, size, mtime) is not read again: a
+        # nightly run reads only the new drop, not the whole year.
+        unchanged = {(e.path, e.size, e.modified_ns) for e in entries}
         seen = {(e.path, e.file_hash) for e in entries}
         loaded_hashes = {e.file_hash: e.path for e in entries if e.status == "loaded"}
         written = []
         for file in files:
+            stat = file.path.stat()
+            if (file.relative, stat.st_size, stat.st_mtime_ns) in unchanged:
+                continue
             content = file.path.read_bytes()
             file_hash = hashlib.sha256(content).hexdigest()
             if (file.relative, file_hash) in seen:
                 continue
-            base = dict(file_hash=file_hash, drop_date=file.drop_date.isoformat(), source_file=file.name, path=file.relative)
+            base = dict(
+                file_hash=file_hash, drop_date=file.drop_date.isoformat(), source_file=file.name, path=file.relative,
+                size=stat.st_size, modified_ns=stat.st_mtime_ns,
+            )  # fmt: skip
             if file_hash in loaded_hashes:
                 entry = ManifestEntry(**base, status="skipped", reason=f"same content as {loaded_hashes[file_hash]}, already ingested")
             else:
@@ -197,6 +208,7 @@ class Lake:
         con.execute("create schema if not exists raw; create schema if not exists audit")
         loaded = [e for e in entries if e.status == "loaded"]
         for kind in (*KINDS, "quarantine"):
+            # every loaded file has a quarantine file (possibly empty) beside its data file
             paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if kind in (e.kind, "quarantine")]
             target = "audit.quarantined_rows" if kind == "quarantine" else f"raw.{kind}"
             con.execute(f"drop view if exists {target}; drop table if exists {target}")
@@ -214,7 +226,8 @@ class Lake:
 _MANIFEST_SCHEMA = {
     "file_hash": pl.String, "drop_date": pl.String, "source_file": pl.String, "path": pl.String, "status": pl.String,
     "kind": pl.String, "dialect": pl.String, "reason": pl.String, "rows_read": pl.Int64, "rows_loaded": pl.Int64,
-    "rows_quarantined": pl.Int64, "rows_online_without_level": pl.Int64, "ingested_at": pl.String,
+    "rows_quarantined": pl.Int64, "rows_online_without_level": pl.Int64, "size": pl.Int64, "modified_ns": pl.Int64,
+    "ingested_at": pl.String,
 }  # fmt: skip
 
 

@@ -124,9 +124,6 @@ class UnitRegistry:
             return None
         return self._commune_in(commune_name, self.units.get(district_code))
 
-    def is_registered(self, code: str | None) -> bool:
-        return code is not None and code.strip() in self.units
-
 
 class SectorCatalogue:
     """Sector codes and names, matched after the same normalisation as unit names."""

@@ -91,7 +91,9 @@ def _map_unique(frame: pl.DataFrame, columns: list[str], function, alias: str) -
     return frame.join(mapped, on=columns, how="left", nulls_equal=True)
 
 
-def _split(frame: pl.DataFrame, rules: list[tuple[pl.Expr, str]], key: str, raw_columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _split(parsed: ParsedFile, frame: pl.DataFrame, rules: list[tuple[pl.Expr, str]], key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows breaking no rule, and the others with their reasons and their file values minus PII."""
+    raw_columns = [c for c in parsed.rows.columns if c != "row_number" and c not in PII_COLUMNS]
     reasons = pl.concat_str([pl.when(rule).then(pl.lit(reason)) for rule, reason in rules], separator="; ", ignore_nulls=True)
     frame = frame.with_columns(reasons.alias("_reasons"))
     bad = frame.filter(pl.col("_reasons") != "")
@@ -99,9 +101,13 @@ def _split(frame: pl.DataFrame, rules: list[tuple[pl.Expr, str]], key: str, raw_
         "row_number",
         pl.col(key).alias("record_key"),
         pl.col("_reasons").alias("reasons"),
-        pl.struct([c for c in raw_columns if c not in PII_COLUMNS]).struct.json_encode().alias("raw_values"),
+        pl.struct(raw_columns).struct.json_encode().alias("raw_values"),
     )
     return frame.filter(pl.col("_reasons") == "").drop("_reasons"), quarantined
+
+
+def _registered(units: UnitRegistry) -> pl.Expr:
+    return pl.col("unit_code").is_in(list(units.units)).fill_null(False)
 
 
 def _unparseable(dates: dict[str, str]) -> pl.Expr:
@@ -110,7 +116,6 @@ def _unparseable(dates: dict[str, str]) -> pl.Expr:
 
 def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> CheckedRows:
     frame, dialect = parsed.rows, parsed.dialect
-    raw_columns = [c for c in frame.columns if c != "row_number"]
 
     if dialect == "district":
         channel = _lookup(label("channel"), {k: v[0] for k, v in DISTRICT_CHANNEL_LABELS.items()}, pl.Int8)
@@ -133,7 +138,7 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
         if dialect == "igate":
             frame = _map_unique(frame, ["unit_name"], units.match_name, "resolved_unit")
         else:
-            frame = _map_unique(frame, ["unit_code"], lambda code: code if units.is_registered(code) else None, "resolved_unit")
+            frame = frame.with_columns(pl.when(_registered(units)).then(pl.col("unit_code")).alias("resolved_unit"))
 
     frame = _map_unique(frame, ["sector_code", "sector_name"], sectors.code_for, "resolved_sector")
 
@@ -173,7 +178,7 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
             "resolved_without_finish_date",
         ),
     ]
-    good, quarantined = _split(frame, rules, "dossier_id", raw_columns)
+    good, quarantined = _split(parsed, frame, rules, "dossier_id")
     loaded = good.select(
         "row_number",
         pl.col("dossier_id"),
@@ -194,23 +199,19 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
 
 
 def check_pakn(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
-    frame = parsed.rows
-    raw_columns = [c for c in frame.columns if c != "row_number"]
-    frame = frame.with_columns(*(parse_datetime(raw).dt.date().alias(day) for raw, day in PAKN_DATES.items()))
+    frame = parsed.rows.with_columns(*(parse_datetime(raw).dt.date().alias(day) for raw, day in PAKN_DATES.items()))
     rules = [
         (pl.col("pakn_id").is_null(), "missing_pakn_id"),
         (_unparseable(PAKN_DATES), "unparseable_date"),
         (pl.col("due").is_null(), "missing_due_date"),
-        (~pl.col("unit_code").is_in(list(units.units)).fill_null(False), "unknown_unit"),
+        (~_registered(units), "unknown_unit"),
     ]
-    good, quarantined = _split(frame, rules, "pakn_id", raw_columns)
+    good, quarantined = _split(parsed, frame, rules, "pakn_id")
     return CheckedRows(good.select("row_number", "pakn_id", "unit_code", *PAKN_DATES.values()), quarantined)
 
 
 def check_ratings(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
-    frame = parsed.rows
-    raw_columns = [c for c in frame.columns if c != "row_number"]
-    frame = frame.with_columns(
+    frame = parsed.rows.with_columns(
         parse_datetime("rated_at").alias("rated_at_parsed"),
         _lookup(label("level"), RATING_LEVELS, pl.Int8).alias("level_code"),
     )
@@ -218,10 +219,10 @@ def check_ratings(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
         (pl.col("dossier_id").is_null(), "missing_dossier_id"),
         (pl.col("rated_at").is_null(), "missing_rating_date"),
         (_unparseable({"rated_at": "rated_at_parsed"}), "unparseable_date"),
-        (~pl.col("unit_code").is_in(list(units.units)).fill_null(False), "unknown_unit"),
+        (~_registered(units), "unknown_unit"),
         (pl.col("level_code").is_null(), "unknown_level"),
     ]
-    good, quarantined = _split(frame, rules, "dossier_id", raw_columns)
+    good, quarantined = _split(parsed, frame, rules, "dossier_id")
     loaded = good.select(
         "row_number", "dossier_id", "unit_code", pl.col("rated_at_parsed").alias("rated_at"), pl.col("level_code").alias("level")
     )
