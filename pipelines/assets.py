@@ -1,12 +1,16 @@
-"""Assets: drops → Parquet lake (ingestion) → dbt models → published warehouse."""
+"""Assets: drops → Parquet lake (ingestion) → dbt models → alerts → published warehouse."""
 
+import datetime as dt
 from collections import Counter
 
 import dagster as dg
 import duckdb
+import pandas as pd
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from pipelines.alerts import deliver_pending, enqueue_rejected_files, sync_kpi_alerts
 from pipelines.config import load_settings
+from pipelines.gates import KPI_GATE_INDEX, kpi_gate_frame, validate
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
@@ -15,6 +19,8 @@ from pipelines.publish import publish_warehouse
 RAW_KEYS = {kind: dg.AssetKey(["raw", kind]) for kind in KINDS}
 INGESTED_FILES = dg.AssetKey(["audit", "ingested_files"])
 QUARANTINED_ROWS = dg.AssetKey(["audit", "quarantined_rows"])
+KPI_RESULTS = dg.AssetKey(["marts", "kpi_results"])
+ALERTS = dg.AssetKey(["audit", "alerts"])
 
 
 @dg.multi_asset(
@@ -68,8 +74,40 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 @dg.asset(
+    key=ALERTS,
+    deps=[KPI_RESULTS, INGESTED_FILES],
+    group_name="alerts",
+    description="Units newly below target (or changed while below), rejected files: alerted once by e-mail and "
+    "webhook through an outbox; recovered units resolved; undelivered messages retried.",
+)
+def alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    settings = load_settings()
+    now = dt.datetime.now()
+    with duckdb.connect(str(settings.build_db)) as con:
+        frame = kpi_gate_frame(con)
+        # The same gate as the kpi_targets check; its context is cached, so this costs a fraction of a second.
+        outcome = validate("kpi_targets", frame, KPI_GATE_INDEX, settings.data_docs_dir)
+        failing = pd.DataFrame([row for f in outcome.failures for row in f.rows], columns=KPI_GATE_INDEX)
+        below = frame.merge(failing[["period", "unit_code", "kpi_code"]], on=["period", "unit_code", "kpi_code"])
+        synced = sync_kpi_alerts(con, below, settings.alerts, now)
+        rejected = enqueue_rejected_files(con, settings.alerts, now)
+        delivery = deliver_pending(con, settings.alerts, now)
+    for error in delivery.errors:
+        context.log.warning(f"Alert not delivered, kept for the next run: {error}")
+    return dg.MaterializeResult(
+        metadata={
+            "alerted": synced.alerted,
+            "resolved": synced.resolved,
+            "messages": synced.messages + rejected,
+            "delivered": delivery.sent,
+            "delivery_failures": delivery.failed,
+        }
+    )
+
+
+@dg.asset(
     key=["published_warehouse"],
-    deps=[*cchc_dbt_models.keys, INGESTED_FILES, QUARANTINED_ROWS],
+    deps=[*cchc_dbt_models.keys, INGESTED_FILES, QUARANTINED_ROWS, ALERTS],
     group_name="publish",
     description="CCHC_WAREHOUSE, replaced atomically by the build once every model and test passed.",
 )

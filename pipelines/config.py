@@ -8,7 +8,7 @@ separate warehouse with its own state.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,11 +17,30 @@ DEVELOPMENT_PII_SALT = "cchc-development-salt-not-for-production"
 
 
 @dataclass(frozen=True)
+class AlertChannels:
+    """Where alerts go. A channel without its setting is off (its messages say ``not_configured``)."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = False
+    email_from: str = "cchc-kpi@localhost"
+    email_to: tuple[str, ...] = ()
+    webhook_url: str | None = None
+
+    @property
+    def email_configured(self) -> bool:
+        return bool(self.smtp_host and self.email_to)
+
+
+@dataclass(frozen=True)
 class Settings:
     raw_dir: Path
     warehouse: Path
     lake_dir: Path
-    pii_salt: str
+    pii_salt: str = field(repr=False)
+    alerts: AlertChannels = AlertChannels()
 
     @property
     def build_db(self) -> Path:
@@ -29,8 +48,17 @@ class Settings:
         return self.warehouse.with_name(self.warehouse.stem + ".build.duckdb")
 
     @property
+    def data_docs_dir(self) -> Path:
+        """Great Expectations Data Docs (HTML) of the gates, for the operator."""
+        return self.warehouse.parent / "data_docs"
+
+    @property
     def uses_development_salt(self) -> bool:
         return self.pii_salt == DEVELOPMENT_PII_SALT
+
+
+def _text(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
 
 
 def _path(name: str, default: Path) -> Path:
@@ -47,5 +75,15 @@ def load_settings() -> Settings:
         warehouse=warehouse,
         lake_dir=_path("CCHC_LAKE_DIR", warehouse.parent / "lake"),
         pii_salt=salt,
+        alerts=AlertChannels(
+            smtp_host=_text("CCHC_SMTP_HOST"),
+            smtp_port=int(_text("CCHC_SMTP_PORT") or 25),
+            smtp_user=_text("CCHC_SMTP_USER"),
+            smtp_password=_text("CCHC_SMTP_PASSWORD"),
+            smtp_starttls=(_text("CCHC_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes"),
+            email_from=_text("CCHC_ALERT_EMAIL_FROM") or "cchc-kpi@localhost",
+            email_to=tuple(a.strip() for a in (_text("CCHC_ALERT_EMAIL_TO") or "").split(",") if a.strip()),
+            webhook_url=_text("CCHC_ALERT_WEBHOOK_URL"),
+        ),
     )
 

@@ -3,13 +3,17 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from pipelines.assets import cchc_dbt_models, ingest_drops, published_warehouse
+from pipelines.assets import alerts, cchc_dbt_models, ingest_drops, published_warehouse
+from pipelines.checks import ingestion_boundary_gate, kpi_targets_gate
 from pipelines.project import dbt_project
 from pipelines.schedules import nightly_job, nightly_schedule
+from pipelines.sensors import new_drop_sensor, run_failure_alert
 
 defs = dg.Definitions(
-    assets=[ingest_drops, cchc_dbt_models, published_warehouse],
+    assets=[ingest_drops, cchc_dbt_models, alerts, published_warehouse],
+    asset_checks=[kpi_targets_gate, ingestion_boundary_gate],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
+    sensors=[new_drop_sensor, run_failure_alert],
     resources={"dbt": DbtCliResource(project_dir=dbt_project)},
 )

@@ -8,6 +8,7 @@ import warnings
 import dagster as dg
 import duckdb
 
+from pipelines.alerts import alert_run_failure
 from pipelines.config import Settings, load_settings
 from pipelines.ingest.lake import RawDirMissing, discover_drops
 
@@ -43,6 +44,11 @@ def summary(settings: Settings) -> str:
                 f"  {latest[0]}: {counts.get('met', 0)} met, {counts.get('below', 0)} below target, "
                 f"{counts.get('no_data', 0)} no data  →  make kpis PERIOD={latest[0]}"
             )
+        open_alerts, undelivered = con.execute(
+            "select count(*) filter (where status = 'below'), "
+            "count(*) filter (where status = 'below' and 'pending' in (email_state, webhook_state)) from audit.alerts"
+        ).fetchone()
+        lines.append(f"  alerts open: {open_alerts} (undelivered, retried next run: {undelivered}); Data Docs: {settings.data_docs_dir / 'index.html'}")
     return "\n".join(lines)
 
 
@@ -62,7 +68,10 @@ def main() -> int:
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         reason = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else "see the Dagster log"
-        print(f"The run failed at step {failure.step_key if failure else '?'}: {reason}", file=sys.stderr)
+        step = failure.step_key if failure else "?"
+        print(f"The run failed at step {step}: {reason}", file=sys.stderr)
+        if settings.build_db.exists():
+            alert_run_failure(settings.build_db, settings.alerts, result.run_id, step, reason)
         print("The last published warehouse was left in place.", file=sys.stderr)
         return 1
     print(summary(settings))

@@ -112,6 +112,10 @@ def discover_drops(raw_dir: Path) -> tuple[list[DropFile], list[str]]:
     return files, warnings
 
 
+def is_drop_folder(name: str) -> bool:
+    return _drop_date(name) is not None
+
+
 def _drop_date(name: str) -> dt.date | None:
     if not DROP_FOLDER.match(name):
         return None

@@ -1,0 +1,282 @@
+"""Alerts: who fell below which target, told once, by e-mail and webhook, through an outbox.
+
+State lives in the build warehouse, which persists between runs:
+- ``audit.alert_state``: one row per (period, unit, KPI) ever alerted, open or resolved;
+- ``audit.alert_outbox``: one message per recipient unit and run (or per rejected file, per failed
+  run), with the delivery state of each channel; undelivered messages are retried on every run;
+- ``audit.alerts``: the view analysts read, alert rows with their last message's channel states.
+A message is marked sent on a channel right after that channel accepted it: nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import smtplib
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from email.message import EmailMessage
+
+import duckdb
+import pandas as pd
+
+from pipelines.config import AlertChannels
+
+CITY = "01"
+
+SCHEMA = """
+create schema if not exists audit;
+create table if not exists audit.alert_outbox (
+    message_id varchar primary key,
+    reference varchar,            -- what the message is about: run, file or alert batch
+    kind varchar,                 -- kpi_below | file_rejected | run_failed
+    recipient_unit varchar,
+    created_at timestamp,
+    subject varchar,
+    body varchar,
+    payload json,
+    email_state varchar,          -- pending | sent | not_configured
+    email_sent_at timestamp,
+    webhook_state varchar,
+    webhook_sent_at timestamp,
+    attempts integer default 0,
+    last_error varchar
+);
+create table if not exists audit.alert_state (
+    period varchar, unit_code varchar, kpi_code varchar,
+    numerator bigint, denominator bigint, value decimal(10, 4), target decimal(3, 2),
+    status varchar,               -- open | resolved
+    first_alerted_at timestamp, last_alerted_at timestamp, resolved_at timestamp,
+    times_alerted integer, last_message_id varchar,
+    primary key (period, unit_code, kpi_code)
+);
+create or replace view audit.alerts as
+select s.period, s.unit_code, s.kpi_code, s.numerator, s.denominator, s.value, s.target,
+       case s.status when 'open' then 'below' else 'resolved' end as status,
+       s.first_alerted_at, s.last_alerted_at, s.resolved_at, s.times_alerted,
+       o.email_state, o.webhook_state, s.last_message_id
+from audit.alert_state as s
+left join audit.alert_outbox as o on o.message_id = s.last_message_id;
+"""
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    alerted: int
+    resolved: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    failed: int
+    errors: tuple[str, ...]
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SCHEMA)
+
+
+def _percent(value) -> str:
+    return f"{Decimal(str(value)) * 100:.2f}".replace(".", ",") + "%"
+
+
+def _kpi_message(unit_name: str, rows: pd.DataFrame) -> tuple[str, str]:
+    subject = f"[CCHC] {unit_name}: {len(rows)} chỉ tiêu chưa đạt"
+    lines = [
+        f"Kính gửi {unit_name},",
+        "",
+        "Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) ghi nhận "
+        "các chỉ tiêu chưa đạt mục tiêu sau:",
+    ]
+    for period, group in rows.groupby("period", sort=False):
+        lines += ["", f"Kỳ báo cáo {period}:"]
+        for row in group.itertuples():
+            change = "" if row.change == "new" else " (số liệu thay đổi)"
+            lines.append(
+                f"  - {row.kpi_name}: {_percent(row.value)} ({row.numerator}/{row.denominator}), "
+                f"mục tiêu {_percent(row.target)}{change}"
+            )
+    lines += ["", "Đề nghị đơn vị rà soát và có biện pháp khắc phục."]
+    return subject, "\n".join(lines)
+
+
+def _enqueue(con, *, reference, kind, recipient_unit, subject, body, payload, channels: AlertChannels, now) -> str:
+    message_id = str(uuid.uuid4())
+    con.execute(
+        "insert into audit.alert_outbox (message_id, reference, kind, recipient_unit, created_at, subject, body, payload,"
+        " email_state, webhook_state) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            message_id, reference, kind, recipient_unit, now, subject, body, json.dumps(payload, ensure_ascii=False, default=str),
+            "pending" if channels.email_configured else "not_configured",
+            "pending" if channels.webhook_url else "not_configured",
+        ],
+    )  # fmt: skip
+    return message_id
+
+
+def sync_kpi_alerts(con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channels: AlertChannels, now: dt.datetime) -> SyncReport:
+    """Alerts each (period, unit, KPI) newly below or changed while below; resolves recovered ones.
+
+    ``below`` has one row per unit result below target, with the columns of marts.kpi_results.
+    """
+    ensure_schema(con)
+    con.register("below_now", below[["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target"]])
+    to_alert = con.execute(
+        """
+        select b.*, case when s.period is null or s.status = 'resolved' then 'new' else 'changed' end as change,
+               u.unit_name, k.name_vi as kpi_name
+        from below_now as b
+        left join audit.alert_state as s using (period, unit_code, kpi_code)
+        join marts.dim_units as u using (unit_code)
+        join marts.dim_kpis as k using (kpi_code)
+        join marts.dim_periods as p on p.period_code = b.period
+        where s.period is null or s.status = 'resolved'
+           or s.numerator <> b.numerator or s.denominator <> b.denominator
+        order by u.registry_order, p.period_order, k.kpi_order
+        """
+    ).df()
+    resolved = con.execute(
+        """
+        update audit.alert_state as s set status = 'resolved', resolved_at = ?
+        where s.status = 'open'
+          and not exists (select 1 from below_now as b
+                          where b.period = s.period and b.unit_code = s.unit_code and b.kpi_code = s.kpi_code)
+        returning 1
+        """,
+        [now],
+    ).fetchall()
+
+    messages = 0
+    for unit_code, rows in to_alert.groupby("unit_code", sort=False):
+        unit_name = rows["unit_name"].iloc[0]
+        subject, body = _kpi_message(unit_name, rows)
+        payload = {
+            "kind": "kpi_below",
+            "recipient_unit": unit_code,
+            "unit_name": unit_name,
+            "subject": subject,
+            "text": body,
+            "alerts": rows[["period", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target", "change"]].to_dict("records"),
+        }
+        message_id = _enqueue(
+            con, reference=f"kpi:{unit_code}:{now.isoformat()}", kind="kpi_below", recipient_unit=unit_code,
+            subject=subject, body=body, payload=payload, channels=channels, now=now,
+        )  # fmt: skip
+        messages += 1
+        for row in rows.itertuples():
+            con.execute(
+                """
+                insert into audit.alert_state values (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, null, 1, ?)
+                on conflict (period, unit_code, kpi_code) do update set
+                    numerator = excluded.numerator, denominator = excluded.denominator, value = excluded.value,
+                    target = excluded.target, status = 'open', last_alerted_at = excluded.last_alerted_at,
+                    resolved_at = null, times_alerted = audit.alert_state.times_alerted + 1,
+                    last_message_id = excluded.last_message_id
+                """,
+                [row.period, unit_code, row.kpi_code, row.numerator, row.denominator, row.value, row.target, now, now, message_id],
+            )
+    con.unregister("below_now")
+    return SyncReport(alerted=len(to_alert), resolved=len(resolved), messages=messages)
+
+
+def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime) -> int:
+    """One message to the reform office (the city unit) per rejected file not yet reported."""
+    ensure_schema(con)
+    rejected = con.execute(
+        """
+        select path, file_hash, reason from audit.ingested_files
+        where status = 'rejected'
+          and 'file:' || file_hash || ':' || path not in (select reference from audit.alert_outbox where kind = 'file_rejected')
+        order by path
+        """
+    ).fetchall()
+    for path, file_hash, reason in rejected:
+        subject = f"[CCHC] Tệp bị từ chối: {path}"
+        body = f"Tệp {path} trong thư mục dữ liệu đêm đã bị từ chối và không được nạp.\nLý do: {reason}\n\nĐề nghị đơn vị gửi lại tệp đã sửa."
+        _enqueue(
+            con, reference=f"file:{file_hash}:{path}", kind="file_rejected", recipient_unit=CITY, subject=subject,
+            body=body, payload={"kind": "file_rejected", "path": path, "reason": reason, "subject": subject, "text": body},
+            channels=channels, now=now,
+        )  # fmt: skip
+    return len(rejected)
+
+
+def enqueue_run_failure(con: duckdb.DuckDBPyConnection, run_id: str, step: str, error: str, channels: AlertChannels, now: dt.datetime) -> None:
+    ensure_schema(con)
+    subject = "[CCHC] Lượt chạy đêm bị lỗi"
+    body = f"Lượt chạy {run_id} dừng ở bước {step}.\nLỗi: {error}\n\nKho dữ liệu công bố gần nhất được giữ nguyên."
+    _enqueue(
+        con, reference=f"run:{run_id}", kind="run_failed", recipient_unit=CITY, subject=subject, body=body,
+        payload={"kind": "run_failed", "run_id": run_id, "step": step, "error": error, "subject": subject, "text": body},
+        channels=channels, now=now,
+    )  # fmt: skip
+
+
+def _send_email(channels: AlertChannels, subject: str, body: str) -> None:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = channels.email_from
+    message["To"] = ", ".join(channels.email_to)
+    message.set_content(body, charset="utf-8")
+    with smtplib.SMTP(channels.smtp_host, channels.smtp_port, timeout=10) as smtp:
+        if channels.smtp_starttls:
+            smtp.starttls()
+        if channels.smtp_user:
+            smtp.login(channels.smtp_user, channels.smtp_password or "")
+        smtp.send_message(message)
+
+
+def _post_webhook(url: str, payload: str) -> None:
+    request = urllib.request.Request(
+        url, data=payload.encode("utf-8"), method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the operator's URL)
+        if not 200 <= response.status < 300:
+            raise OSError(f"webhook answered HTTP {response.status}")
+
+
+def deliver_pending(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime) -> DeliveryReport:
+    """Sends every pending message on every configured channel; a failure leaves it pending."""
+    ensure_schema(con)
+    pending = con.execute(
+        "select message_id, subject, body, payload, email_state, webhook_state from audit.alert_outbox "
+        "where email_state = 'pending' or webhook_state = 'pending' order by created_at, message_id"
+    ).fetchall()
+    sent, failed, errors = 0, 0, []
+    for message_id, subject, body, payload, email_state, webhook_state in pending:
+        deliveries = []
+        if email_state == "pending" and channels.email_configured:
+            deliveries.append(("email", lambda: _send_email(channels, subject, body)))
+        if webhook_state == "pending" and channels.webhook_url:
+            deliveries.append(("webhook", lambda: _post_webhook(channels.webhook_url, payload)))
+        for channel, send in deliveries:
+            try:
+                send()
+            except (OSError, smtplib.SMTPException) as error:
+                failed += 1
+                message = f"{channel}: {type(error).__name__}: {error}"
+                errors.append(message)
+                con.execute(
+                    "update audit.alert_outbox set attempts = attempts + 1, last_error = ? where message_id = ?",
+                    [message, message_id],
+                )
+                continue
+            sent += 1
+            con.execute(
+                f"update audit.alert_outbox set {channel}_state = 'sent', {channel}_sent_at = ?, attempts = attempts + 1 "
+                "where message_id = ?",
+                [now, message_id],
+            )
+    return DeliveryReport(sent, failed, tuple(errors))
+
+
+def alert_run_failure(build_db, channels: AlertChannels, run_id: str, step: str, error: str) -> DeliveryReport:
+    """Records a failed run in the outbox and tries to deliver everything pending."""
+    now = dt.datetime.now()
+    with duckdb.connect(str(build_db)) as con:
+        enqueue_run_failure(con, run_id, step, error, channels, now)
+        return deliver_pending(con, channels, now)

@@ -1,0 +1,58 @@
+"""Gates as asset checks on what they validate (Great Expectations, pipelines/gates.py)."""
+
+import dagster as dg
+import duckdb
+
+from pipelines.assets import INGESTED_FILES, KPI_RESULTS
+from pipelines.config import load_settings
+from pipelines.gates import KPI_GATE_INDEX, boundary_frame, kpi_gate_frame, store_outcome, validate
+
+
+@dg.asset_check(
+    asset=KPI_RESULTS,
+    name="kpi_targets",
+    description="Each unit against its target for every report period that has started (GX suite kpi_targets). "
+    "WARN: a unit below target is flagged and alerted, never blocks publishing.",
+)
+def kpi_targets_gate() -> dg.AssetCheckResult:
+    settings = load_settings()
+    with duckdb.connect(str(settings.build_db)) as con:
+        frame = kpi_gate_frame(con)
+        outcome = validate("kpi_targets", frame, KPI_GATE_INDEX, settings.data_docs_dir)
+        store_outcome(con, outcome)
+    below = [row for failure in outcome.failures for row in failure.rows]
+    no_data = frame[frame["status"] == "no_data"]
+    return dg.AssetCheckResult(
+        passed=not outcome.failures,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(below)} unit results below target; {len(no_data)} without data (reported separately).",
+        metadata={
+            "units_below": len(below),
+            "below_by_kpi": {f.expectation: len(f.rows) for f in outcome.failures},
+            "below": dg.MetadataValue.json(below),
+            "no_data_by_kpi": no_data.groupby("kpi_code").size().to_dict(),
+            "data_docs": dg.MetadataValue.path(str(settings.data_docs_dir / "index.html")),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=INGESTED_FILES,
+    name="ingestion_boundary",
+    blocking=True,
+    description="Per-file expectations at the ingestion boundary (GX suite ingestion_boundary). ERROR, and no "
+    "publishing, when loaded rows break a rule; WARN listing rejected files and files with quarantined rows.",
+)
+def ingestion_boundary_gate() -> dg.AssetCheckResult:
+    settings = load_settings()
+    with duckdb.connect(str(settings.build_db)) as con:
+        outcome = validate("ingestion_boundary", boundary_frame(con), ["path"], settings.data_docs_dir)
+        store_outcome(con, outcome)
+    return dg.AssetCheckResult(
+        passed=not outcome.failures,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.critical else dg.AssetCheckSeverity.WARN,
+        metadata={
+            **{f.expectation: dg.MetadataValue.json(f.rows) for f in outcome.failures},
+            "data_docs": dg.MetadataValue.path(str(settings.data_docs_dir / "index.html")),
+        },
+    )

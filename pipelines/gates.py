@@ -1,0 +1,182 @@
+"""Great Expectations gates, run on dataframes pulled from the build DuckDB.
+
+GX's SQL route fails on DuckDB, so each gate pulls a small frame (one row per unit result, or one
+row per file) and validates it with the suites kept in ``expectations/``. Row-level checks on the
+big tables are dbt tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipelines.config import PROJECT_ROOT
+
+SUITES_DIR = PROJECT_ROOT / "expectations"
+CRITICAL = "critical"
+# Columns that name a failing unit result in the gate's output (and in its alert).
+KPI_GATE_INDEX = ["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target"]
+
+
+@dataclass
+class Failure:
+    expectation: str  # what the expectation checks, in words (its rule or KPI)
+    severity: str  # critical | warning
+    rows: list[dict] = field(default_factory=list)  # the failing rows' index values and checked values
+
+
+@dataclass
+class GateOutcome:
+    suite: str
+    validated_at: dt.datetime
+    evaluated: int
+    failures: list[Failure]
+
+    @property
+    def critical(self) -> bool:
+        return any(f.severity == CRITICAL for f in self.failures)
+
+
+def kpi_gate_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every unit result of every report period that has started by the newest drop."""
+    return con.execute(
+        """
+        select r.period, r.unit_code, r.unit_name, r.kpi_code, r.numerator, r.denominator, r.value, r.target, r.status,
+               100 * r.numerator as achieved_x100,
+               round(r.target * 100)::bigint * r.denominator as required_x100
+        from marts.kpi_results as r
+        join marts.dim_periods as p on p.period_code = r.period
+        join marts.dim_units as u using (unit_code)
+        join marts.dim_kpis as k using (kpi_code)
+        where p.period_kind = 'report'
+          and p.start_on <= (select max(drop_date) from audit.ingested_files)
+        order by p.period_order, u.registry_order, k.kpi_order
+        """
+    ).df()
+
+
+def boundary_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row per file seen, with per-file counts of loaded rows that break a row rule."""
+    return con.execute(
+        """
+        with loaded as (
+            select
+                file_hash,
+                count(*) filter (where dossier_id is null or unit_code is null or received_at is null or due_at is null)
+                    as loaded_missing_required,
+                count(*) filter (where status not between 1 and 10) as loaded_status_outside_set,
+                count(*) filter (where channel not in (1, 2, 3)) as loaded_channel_outside_set,
+                count(*) filter (where due_at::date < received_at::date) as loaded_due_before_received,
+                count(*) filter (where status in (9, 10) and finished_at is null and returned_at is null)
+                    as loaded_resolved_without_finish
+            from raw.dossiers
+            group by file_hash
+        )
+        select
+            files.path, files.status, files.reason, files.rows_read,
+            files.rows_loaded + files.rows_quarantined as rows_accounted, files.rows_quarantined,
+            coalesce(loaded_missing_required, 0) as loaded_missing_required,
+            coalesce(loaded_status_outside_set, 0) as loaded_status_outside_set,
+            coalesce(loaded_channel_outside_set, 0) as loaded_channel_outside_set,
+            coalesce(loaded_due_before_received, 0) as loaded_due_before_received,
+            coalesce(loaded_resolved_without_finish, 0) as loaded_resolved_without_finish
+        from audit.ingested_files as files
+        left join loaded using (file_hash)
+        where files.status <> 'skipped'
+        order by files.path
+        """
+    ).df()
+
+
+@cache
+def _context(docs_dir: Path):
+    import great_expectations as gx  # imported on use: it takes seconds, the Definitions need it not
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(
+        site_name="gates",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    context.data_sources.add_pandas("warehouse")
+    return context
+
+
+def load_suite(name: str) -> dict:
+    return json.loads((SUITES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _checkpoint(docs_dir: Path, suite_name: str, index_columns: tuple[str, ...]):
+    """The suite, its dataframe batch and a checkpoint that updates the Data Docs, built once."""
+    import great_expectations as gx
+
+    context = _context(docs_dir)
+    definition = load_suite(suite_name)
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=definition["expectations"], meta=definition["meta"]))
+    batch = context.data_sources.get("warehouse").add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe("all rows")
+    validation = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+    return context.checkpoints.add(
+        gx.Checkpoint(
+            name=suite_name,
+            validation_definitions=[validation],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["gates"])],
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": list(index_columns)},
+        )
+    )
+
+
+def validate(suite_name: str, frame: pd.DataFrame, index_columns: list[str], docs_dir: Path) -> GateOutcome:
+    """Validates ``frame`` with a suite of ``expectations/``, updating the Data Docs."""
+    checkpoint = _checkpoint(docs_dir, suite_name, tuple(index_columns))
+    run = checkpoint.run(batch_parameters={"dataframe": frame})
+    (validation,) = run.run_results.values()
+
+    failures = []
+    for result in validation.results:
+        if result.success:
+            continue
+        config = result.expectation_config
+        failures.append(
+            Failure(
+                expectation=config.meta.get("kpi_code") or config.meta.get("rule") or config.type,
+                severity=str(getattr(config, "severity", CRITICAL) or CRITICAL).rsplit(".", 1)[-1].lower(),
+                rows=[_plain(row) for row in result.result.get("unexpected_index_list") or []],
+            )
+        )
+    return GateOutcome(suite_name, dt.datetime.now(), len(validation.results), failures)
+
+
+def _plain(row: dict) -> dict:
+    return {key: value.item() if hasattr(value, "item") else value for key, value in row.items()}
+
+
+def store_outcome(con: duckdb.DuckDBPyConnection, outcome: GateOutcome) -> None:
+    """Appends the outcome to ``audit.validation_results``: one row per failed expectation, or one pass row."""
+    con.execute(
+        """
+        create schema if not exists audit;
+        create table if not exists audit.validation_results (
+            validated_at timestamp, suite varchar, expectation varchar, severity varchar,
+            success boolean, unexpected_count bigint, unexpected_rows json
+        )
+        """
+    )
+    rows = [
+        (outcome.validated_at, outcome.suite, f.expectation, f.severity, False, len(f.rows), json.dumps(f.rows, ensure_ascii=False, default=str))
+        for f in outcome.failures
+    ] or [(outcome.validated_at, outcome.suite, None, None, True, 0, "[]")]
+    con.executemany("insert into audit.validation_results values (?, ?, ?, ?, ?, ?, ?)", rows)
