@@ -42,3 +42,11 @@ def sample_warehouse(tmp_path_factory) -> dict[str, str]:
     result = materialize(environment)
     assert result.success, "the nightly job failed on the sample drops"
     return environment
+
+
+@pytest.fixture(scope="session")
+def expected_kpis() -> list[dict[str, str]]:
+    import csv
+
+    with (FIXTURES / "expected_kpis.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))

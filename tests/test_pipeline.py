@@ -110,10 +110,14 @@ def test_second_run_on_the_same_drops_changes_nothing(sample_warehouse):
     with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
         before = con.execute("select * from marts.kpi_results order by all").fetchall()
         files_before = con.execute("select count(*) from audit.ingested_files").fetchall()
+        alerts_before = con.execute("select * from audit.alerts order by all").fetchall()
+        messages_before = con.execute("select count(*) from audit.alert_outbox").fetchall()
     assert materialize(sample_warehouse).success
     with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
         assert con.execute("select * from marts.kpi_results order by all").fetchall() == before
         assert con.execute("select count(*) from audit.ingested_files").fetchall() == files_before
+        assert con.execute("select * from audit.alerts order by all").fetchall() == alerts_before
+        assert con.execute("select count(*) from audit.alert_outbox").fetchall() == messages_before
 
 
 def test_missing_drop_folder_is_one_sentence_and_a_failure(tmp_path):

@@ -1,0 +1,170 @@
+"""Alert state, outbox and delivery against real local SMTP and HTTP servers."""
+
+import datetime as dt
+import json
+import shutil
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.alerts import deliver_pending, sync_kpi_alerts
+from pipelines.config import AlertChannels
+from pipelines.sensors import new_drop_sensor, run_failure_alert
+from tests.servers import RecordingSmtp, RecordingWebhook, free_port
+
+NIGHT = dt.datetime(2024, 6, 21, 1, 30)
+
+
+@pytest.fixture
+def warehouse(sample_warehouse, tmp_path):
+    """A writable copy of the sample warehouse (it has the dimensions), with no alert history."""
+    path = tmp_path / "alerts.duckdb"
+    shutil.copyfile(sample_warehouse["CCHC_WAREHOUSE"], path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("drop view if exists audit.alerts; drop table if exists audit.alert_state; drop table if exists audit.alert_outbox")
+        yield con
+
+
+@pytest.fixture
+def servers():
+    smtp, webhook = RecordingSmtp().start(), RecordingWebhook().start()
+    yield smtp, webhook
+    smtp.stop()
+    webhook.stop()
+
+
+def channels_for(smtp, webhook) -> AlertChannels:
+    return AlertChannels(smtp_host="127.0.0.1", smtp_port=smtp.port, email_to=("cchc@hanoi.test",), webhook_url=webhook.url)
+
+
+def below(*rows) -> pd.DataFrame:
+    columns = ["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target"]
+    frame = pd.DataFrame(list(rows), columns=columns[:5])
+    frame["value"] = (frame["numerator"] / frame["denominator"]).round(4)
+    frame["target"] = frame["kpi_code"].map({"ONTIME": 1.0, "FULLY_ONLINE": 0.7})
+    return frame[columns]
+
+
+def alert_rows(con):
+    return con.execute("select period, unit_code, kpi_code, status, times_alerted, email_state, webhook_state from audit.alerts order by all").fetchall()
+
+
+def test_first_alerts_once_per_unit_then_nothing_on_an_unchanged_rerun(warehouse, servers):
+    smtp, webhook = servers
+    channels = channels_for(smtp, webhook)
+    results = below(("2024-Q1", "001", "ONTIME", 9, 10), ("2024-Q1", "001", "FULLY_ONLINE", 5, 10), ("2024-Q2", "002", "ONTIME", 1, 2))
+
+    report = sync_kpi_alerts(warehouse, results, channels, NIGHT)
+    delivered = deliver_pending(warehouse, channels, NIGHT)
+    assert (report.alerted, report.messages, delivered.sent, delivered.failed) == (3, 2, 4, 0)
+    assert sorted(m["Subject"] for m in smtp.messages) == ["[CCHC] Quận Ba Đình: 2 chỉ tiêu chưa đạt", "[CCHC] Quận Hoàn Kiếm: 1 chỉ tiêu chưa đạt"]
+    ba_dinh = next(m for m in smtp.messages if "Ba Đình" in m["Subject"]).get_content()
+    assert "Kỳ báo cáo 2024-Q1" in ba_dinh and "Tỷ lệ hồ sơ TTHC giải quyết đúng hạn, trước hạn: 90,00% (9/10), mục tiêu 100,00%" in ba_dinh
+    assert sorted(p["recipient_unit"] for p in webhook.payloads) == ["001", "002"]
+    assert {a["kpi_code"] for p in webhook.payloads for a in p["alerts"]} == {"ONTIME", "FULLY_ONLINE"}
+    assert [row[4:] for row in alert_rows(warehouse)] == [(1, "sent", "sent")] * 3
+
+    again = sync_kpi_alerts(warehouse, results, channels, NIGHT + dt.timedelta(days=1))
+    deliver_pending(warehouse, channels, NIGHT + dt.timedelta(days=1))
+    assert (again.alerted, again.messages) == (0, 0)
+    assert len(smtp.messages) == 2 and len(webhook.payloads) == 2
+
+
+def test_a_change_while_below_realerts_and_recovery_is_resolved(warehouse, servers):
+    smtp, webhook = servers
+    channels = channels_for(smtp, webhook)
+    sync_kpi_alerts(warehouse, below(("2024-Q1", "001", "ONTIME", 9, 10), ("2024-Q1", "002", "ONTIME", 1, 2)), channels, NIGHT)
+    deliver_pending(warehouse, channels, NIGHT)
+
+    later = NIGHT + dt.timedelta(days=1)
+    report = sync_kpi_alerts(warehouse, below(("2024-Q1", "001", "ONTIME", 18, 20)), channels, later)
+    deliver_pending(warehouse, channels, later)
+    assert (report.alerted, report.resolved, report.messages) == (1, 1, 1)
+    assert alert_rows(warehouse) == [
+        ("2024-Q1", "001", "ONTIME", "below", 2, "sent", "sent"),
+        ("2024-Q1", "002", "ONTIME", "resolved", 1, "sent", "sent"),
+    ]
+    assert "(số liệu thay đổi)" in smtp.messages[-1].get_content() and len(smtp.messages) == 3
+
+    relapse = sync_kpi_alerts(warehouse, below(("2024-Q1", "001", "ONTIME", 18, 20), ("2024-Q1", "002", "ONTIME", 1, 2)), channels, later)
+    assert (relapse.alerted, relapse.messages) == (1, 1)  # the recovered unit fell below again
+
+
+def test_a_channel_down_keeps_the_message_and_the_next_run_sends_it_once(warehouse, servers):
+    smtp, webhook = servers
+    down_smtp = AlertChannels(smtp_host="127.0.0.1", smtp_port=free_port(), email_to=("cchc@hanoi.test",), webhook_url=webhook.url)
+    webhook.failing = True
+    sync_kpi_alerts(warehouse, below(("2024-Q1", "001", "ONTIME", 9, 10)), down_smtp, NIGHT)
+    failed = deliver_pending(warehouse, down_smtp, NIGHT)
+    assert (failed.sent, failed.failed) == (0, 2)
+    assert alert_rows(warehouse)[0][5:] == ("pending", "pending")
+
+    webhook.failing = False
+    recovered = channels_for(smtp, webhook)
+    retried = deliver_pending(warehouse, recovered, NIGHT + dt.timedelta(days=1))
+    again = deliver_pending(warehouse, recovered, NIGHT + dt.timedelta(days=2))
+    assert (retried.sent, again.sent) == (2, 0)
+    assert len(smtp.messages) == 1 and len(webhook.payloads) == 1
+    assert alert_rows(warehouse)[0][5:] == ("sent", "sent")
+
+
+def test_every_expected_below_row_is_alerted_and_no_other(sample_warehouse, expected_kpis):
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        alerted = set(con.execute("select period, unit_code, kpi_code from audit.alerts where status = 'below'").fetchall())
+        gate = con.execute(
+            "select unexpected_rows from audit.validation_results where suite = 'kpi_targets' and not success"
+        ).fetchall()
+    below_rows = {(r["period"], r["unit_code"], r["kpi_code"]) for r in expected_kpis if r["status"] == "below"}
+    other_rows = {(r["period"], r["unit_code"], r["kpi_code"]) for r in expected_kpis if r["status"] != "below"}
+    assert below_rows <= alerted and not other_rows & alerted
+    gated = {(row["period"], row["unit_code"], row["kpi_code"]) for (rows,) in gate for row in json.loads(rows)}
+    assert {key for key in gated if key[0].startswith("2024-")} == below_rows
+
+
+def test_new_drop_sensor_requests_a_run_for_folders_not_seen(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCHC_RAW_DIR", str(tmp_path))
+    (tmp_path / "2024-06-20").mkdir()
+    (tmp_path / "notes").mkdir()
+    first = new_drop_sensor(dg.build_sensor_context())
+    assert [r.run_key for r in first.run_requests] == ["drops:2024-06-20"]
+    quiet = new_drop_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert isinstance(quiet, dg.SkipReason)
+    (tmp_path / "2024-06-21").mkdir()
+    second = new_drop_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert [r.run_key for r in second.run_requests] == ["drops:2024-06-21"]
+
+
+def test_a_failed_run_is_alerted(tmp_path, monkeypatch, servers):
+    smtp, webhook = servers
+    monkeypatch.setenv("CCHC_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("CCHC_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CCHC_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("CCHC_ALERT_EMAIL_TO", "cchc@hanoi.test")
+    monkeypatch.setenv("CCHC_ALERT_WEBHOOK_URL", webhook.url)
+
+    @dg.op
+    def breaks():
+        raise dg.Failure("the drop folder vanished")
+
+    @dg.job
+    def nightly():
+        breaks()
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = nightly.execute_in_process(instance=instance, raise_on_error=False)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+    ).for_run_failure()  # fmt: skip
+    run_failure_alert(context)
+    assert [m["Subject"] for m in smtp.messages] == ["[CCHC] Lượt chạy đêm bị lỗi"]
+    assert webhook.payloads[0]["kind"] == "run_failed" and webhook.payloads[0]["step"] == "breaks"
+
+
+def test_schedule_and_sensors_are_registered():
+    from pipelines.definitions import defs
+
+    assert defs.resolve_sensor_def("new_drop_sensor").job_name == "nightly"
+    assert defs.resolve_sensor_def("run_failure_alert") is not None
