@@ -22,3 +22,10 @@ def test_nightly_schedule_runs_at_half_past_one_in_hanoi():
     assert schedule.cron_schedule == "30 1 * * *"
     assert schedule.execution_timezone == "Asia/Ho_Chi_Minh"
     assert schedule.job_name == "nightly"
+
+
+def test_nightly_schedule_evaluates_to_a_run_of_the_whole_graph():
+    schedule = defs.get_schedule_def("nightly_schedule")
+    context = dg.build_schedule_context()
+    requests = schedule.evaluate_tick(context).run_requests
+    assert len(requests) == 1 and requests[0].job_name in (None, "nightly")
