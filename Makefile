@@ -16,12 +16,14 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: help setup run test kpis dev
+.PHONY: help setup run test kpis report docs dev
 
 help:
 	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
 	@echo "make test                              the whole test suite"
 	@echo "make kpis PERIOD=2024-Q1 [FORMAT=table|csv|json] [UNIT=001]"
+	@echo "make report PERIOD=2024-Q2               the period report for officials: HTML and .xlsx"
+	@echo "make docs                              dbt docs of every model, one self-contained HTML file"
 	@echo "make dev                               Dagster UI and daemon (schedule live)"
 	@echo "make setup                             install the locked environment (run by the others)"
 
@@ -46,6 +48,12 @@ test: $(MANIFEST)
 
 kpis: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.kpis --period "$(PERIOD)" --format "$(FORMAT)" --unit "$(UNIT)"
+
+report: $(VENV_STAMP)
+	@$(RUN) python -m pipelines.report --period "$(PERIOD)"
+
+docs: $(VENV_STAMP)
+	@$(RUN) python -m pipelines.docs
 
 dev: $(MANIFEST)
 	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"

@@ -39,6 +39,7 @@ class Settings:
     raw_dir: Path
     warehouse: Path
     lake_dir: Path
+    report_dir: Path  # where `make report` writes the period reports (HTML and workbook)
     pii_salt: str = field(repr=False)
     alerts: AlertChannels = AlertChannels()
 
@@ -74,6 +75,7 @@ def load_settings() -> Settings:
         raw_dir=_path("CCHC_RAW_DIR", PROJECT_ROOT / "data" / "raw"),
         warehouse=warehouse,
         lake_dir=_path("CCHC_LAKE_DIR", warehouse.parent / "lake"),
+        report_dir=_path("CCHC_REPORT_DIR", warehouse.parent / "reports"),
         pii_salt=salt,
         alerts=AlertChannels(
             smtp_host=_text("CCHC_SMTP_HOST"),

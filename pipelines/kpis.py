@@ -7,11 +7,13 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import duckdb
 
-from pipelines.config import load_settings
+from pipelines.config import Settings, load_settings
 
 COLUMNS = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
 STATUS_LABELS = {"met": "Đạt", "below": "✗ KHÔNG ĐẠT", "no_data": "Không có dữ liệu"}
@@ -21,7 +23,10 @@ class UserError(Exception):
     """A mistake the user can fix; its message is the one sentence we print."""
 
 
-def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None) -> list[dict]:
+def check_period(con: duckdb.DuckDBPyConnection, period: str) -> None:
+    """A period the warehouse knows, or a UserError listing the ones it does."""
+    if not period:
+        raise UserError("Give a period, e.g. PERIOD=2024-Q1.")
     periods = con.execute("select period_code, period_kind from marts.dim_periods order by period_order").fetchall()
     if period not in {code for code, _ in periods}:
         reports = [code for code, kind in periods if kind == "report"]
@@ -29,6 +34,19 @@ def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None)
             f"Unknown period '{period}'. Valid report periods: {', '.join(reports) or 'none yet'} "
             "(calendar months such as 2024-03 also work)."
         )
+
+
+@contextmanager
+def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection on the published warehouse: it never blocks a nightly run."""
+    if not settings.warehouse.is_file():
+        raise UserError(f"No warehouse at {settings.warehouse}: run `make run` first (or set CCHC_WAREHOUSE).")
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        yield con
+
+
+def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None) -> list[dict]:
+    check_period(con, period)
     if unit is not None and not con.execute("select 1 from marts.dim_units where unit_code = ?", [unit]).fetchall():
         raise UserError(f"Unknown unit '{unit}': use a unit_code of the registry (marts.dim_units), e.g. 001 or SNV.")
     cursor = con.execute(
@@ -105,13 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
-        if not args.period:
-            raise UserError("Give a period, e.g. make kpis PERIOD=2024-Q1.")
         if args.format not in ("table", "csv", "json"):
             raise UserError(f"Unknown FORMAT '{args.format}': use table, csv or json.")
-        if not settings.warehouse.is_file():
-            raise UserError(f"No warehouse at {settings.warehouse}: run `make run` first (or set CCHC_WAREHOUSE).")
-        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        with open_warehouse(settings) as con:
             rows = fetch_results(con, args.period, args.unit or None)
     except UserError as error:
         print(error, file=sys.stderr)

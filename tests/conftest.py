@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -50,3 +51,32 @@ def expected_kpis() -> list[dict[str, str]]:
 
     with (FIXTURES / "expected_kpis.csv").open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+# Flags for a root, offline machine: without the networking ones Chromium keeps dialling out.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update", "--hide-scrollbars", "--no-pdf-header-footer",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed on first use (CI machines start without it)."""
+    if not shutil.which("chromium"):
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], env=environment, check=False, capture_output=True)
+        installed = subprocess.run(
+            [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+            env=environment, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert installed.returncode == 0, f"could not install Debian's chromium: {installed.stderr[-500:]}"
+    return shutil.which("chromium")
+
+
+def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip

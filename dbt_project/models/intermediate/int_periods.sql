@@ -20,8 +20,8 @@ report_periods as (
         (make_date(years.year, 1, 15) + to_months(rules.start_month_offset))::date as start_on,
         (make_date(years.year, 1, 14) + to_months(rules.end_month_offset))::date as end_on,
         rules.period_order as order_in_year,
-        rules.name_vi,
-        rules.name_en
+        rules.name_vi || ' năm ' || years.year as name_vi,
+        rules.name_en || ' ' || years.year as name_en
     from years
     cross join {{ ref('report_periods') }} as rules
 ),

@@ -1,0 +1,328 @@
+"""`make report PERIOD=...`: the period report for officials, as self-contained HTML and a workbook.
+
+Every number comes from the published warehouse (`marts.kpi_results` and the dimensions), so the
+report says exactly what analysts and `make kpis` see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from pipelines.config import load_settings
+from pipelines.kpis import COLUMNS, UserError, check_period, open_warehouse
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+CITY = "01"
+LEVEL_LABELS = {
+    "city": "Thành phố",
+    "department": "Sở, ban, ngành",
+    "district": "Quận, huyện, thị xã",
+    "commune": "Xã, phường, thị trấn",
+}
+STATUS_LABELS = {"met": "Đạt", "below": "Không đạt", "no_data": "Không có dữ liệu"}
+
+
+@dataclass(frozen=True)
+class KpiSection:
+    kpi_code: str
+    name_vi: str
+    plan_section: str
+    city: dict | None  # the city roll-up row; None for KPIs without one (DIGITIZED_RESULT)
+    units: list[dict]  # every unit's row, in registry order
+    targets: dict[str, Decimal]  # level -> target, for the levels this KPI has
+
+    def count(self, status: str) -> int:
+        return sum(row["status"] == status for row in self.units)
+
+    @property
+    def rows(self) -> list[dict]:
+        """The city first, then every unit."""
+        return ([self.city] if self.city else []) + self.units
+
+    @property
+    def below(self) -> list[dict]:
+        return [row for row in self.units if row["status"] == "below"]
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    kpi_code: str
+    name_vi: str
+    city_values: list[Decimal | None]  # one per month of the year; None where there is no city figure
+    units_below: list[int]
+    city_target: Decimal | None
+
+
+@dataclass(frozen=True)
+class PeriodReport:
+    period: dict
+    data_as_of: date | None
+    generated_at: datetime
+    sections: list[KpiSection]
+    months: list[dict]
+    trend: list[TrendRow]
+    silent_units: list[dict]  # units whose every KPI is no_data in the period
+
+    @property
+    def rows(self) -> list[dict]:
+        """Every kpi_results row of the period, in `make kpis` order."""
+        rows = [row for section in self.sections for row in section.rows]
+        return sorted(rows, key=lambda row: (row["registry_order"], row["kpi_order"]))
+
+
+def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datetime) -> PeriodReport:
+    check_period(con, period)
+    (period_row,) = _dicts(con.execute("select * from marts.dim_periods where period_code = ?", [period]))
+    results = _dicts(
+        con.execute(
+            f"""
+            select {", ".join(f"r.{c}" for c in COLUMNS)}, u.level, u.registry_order, u.parent_name,
+                   k.name_vi as kpi_name, k.plan_section, k.kpi_order
+            from marts.kpi_results as r
+            join marts.dim_units as u using (unit_code)
+            join marts.dim_kpis as k using (kpi_code)
+            where r.period = ?
+            order by k.kpi_order, u.registry_order
+            """,
+            [period],
+        )
+    )
+    months = _dicts(
+        con.execute(
+            """
+            select period_code, name_vi, start_on, end_on,
+                   start_on <= ? and end_on >= ? as overlaps_period
+            from marts.dim_periods
+            where period_kind = 'month' and year = ?
+            order by start_on
+            """,
+            [period_row["end_on"], period_row["start_on"], period_row["year"]],
+        )
+    )
+    monthly = _dicts(
+        con.execute(
+            """
+            select r.period, r.kpi_code,
+                   max(r.value) filter (where r.unit_code = ?) as city_value,
+                   max(r.target) filter (where r.unit_code = ?) as city_target,
+                   count(*) filter (where r.status = 'below' and r.unit_code <> ?) as units_below
+            from marts.kpi_results as r
+            where r.period in (select period_code from marts.dim_periods where period_kind = 'month' and year = ?)
+            group by all
+            """,
+            [CITY, CITY, CITY, period_row["year"]],
+        )
+    )
+    (data_as_of,) = con.execute("select max(drop_date) from audit.ingested_files where status = 'loaded'").fetchone()
+
+    sections = []
+    for kpi_code in dict.fromkeys(row["kpi_code"] for row in results):
+        rows = [row for row in results if row["kpi_code"] == kpi_code]
+        units = [row for row in rows if row["unit_code"] != CITY]
+        sections.append(
+            KpiSection(
+                kpi_code=kpi_code,
+                name_vi=rows[0]["kpi_name"],
+                plan_section=rows[0]["plan_section"],
+                city=next((row for row in rows if row["unit_code"] == CITY), None),
+                units=units,
+                targets={level: row["target"] for level in LEVEL_LABELS for row in rows if row["level"] == level},
+            )
+        )
+    by_month = {(row["period"], row["kpi_code"]): row for row in monthly}
+    trend = [
+        TrendRow(
+            kpi_code=section.kpi_code,
+            name_vi=section.name_vi,
+            city_values=[by_month.get((m["period_code"], section.kpi_code), {}).get("city_value") for m in months],
+            units_below=[by_month.get((m["period_code"], section.kpi_code), {}).get("units_below", 0) for m in months],
+            city_target=section.city["target"] if section.city else None,
+        )
+        for section in sections
+    ]
+    statuses: dict[str, set[str]] = {}
+    for row in results:
+        if row["unit_code"] != CITY:
+            statuses.setdefault(row["unit_code"], set()).add(row["status"])
+    silent = [row for row in sections[0].units if statuses[row["unit_code"]] == {"no_data"}] if sections else []
+    return PeriodReport(
+        period=period_row,
+        data_as_of=data_as_of,
+        generated_at=generated_at,
+        sections=sections,
+        months=months,
+        trend=trend,
+        silent_units=silent,
+    )
+
+
+# Vietnamese number formats: decimal comma, dot between thousands.
+def percent(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}".replace(".", ",") + "%"
+
+
+def integer(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
+
+
+def vn_date(value: date | None) -> str:
+    return "—" if value is None else value.strftime("%d/%m/%Y")
+
+
+def sparkline(values: list[Decimal | None], target: Decimal | None, width: int = 180, height: int = 36) -> str:
+    """An inline SVG of the monthly city values (0–100%) with the target as a dashed line."""
+    step = width / max(len(values) - 1, 1)
+    y = lambda v: round(height - float(v) * height, 1)  # noqa: E731
+    segments, current = [], []
+    for i, value in enumerate(values):
+        if value is None:
+            segments, current = segments + ([current] if current else []), []
+        else:
+            current.append(f"{round(i * step, 1)},{y(value)}")
+    segments += [current] if current else []
+    lines = "".join(f'<polyline points="{" ".join(s)}"/>' for s in segments if len(s) > 1)
+    dots = "".join(f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2"/>' for s in segments for p in s)
+    goal = f'<line class="goal" x1="0" x2="{width}" y1="{y(target)}" y2="{y(target)}"/>' if target is not None else ""
+    return (
+        f'<svg class="spark" viewBox="-3 -3 {width + 6} {height + 6}" width="{width}" height="{height}" '
+        f'role="img" aria-label="Xu hướng theo tháng">{goal}{lines}{dots}</svg>'
+    )
+
+
+def render_html(report: PeriodReport) -> str:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    environment.filters.update(percent=percent, integer=integer, vn_date=vn_date)
+    environment.globals.update(level_labels=LEVEL_LABELS, status_labels=STATUS_LABELS, sparkline=sparkline)
+    return environment.get_template("report.html.j2").render(report=report)
+
+
+RED_FILL = PatternFill("solid", fgColor="FDE2E1")
+HEADER_FILL = PatternFill("solid", fgColor="1F3B63")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+PERCENT = "0.00%"
+
+
+def _sheet(workbook: Workbook, title: str, heading: str, header: list[str], widths: list[int]):
+    sheet = workbook.create_sheet(title)
+    sheet.append([heading])
+    sheet["A1"].font = Font(bold=True, size=13)
+    sheet.append([])
+    sheet.append(header)
+    for cell in sheet[3]:
+        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for i, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+    sheet.freeze_panes = "A4"
+    return sheet
+
+
+def write_workbook(report: PeriodReport, path: Path) -> None:
+    """The report's tables, one sheet each, with numbers as numbers (percent-formatted rates)."""
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    title = f"{report.period['name_vi']} ({vn_date(report.period['start_on'])} – {vn_date(report.period['end_on'])})"
+
+    summary = _sheet(
+        workbook, "Tổng hợp", f"Kết quả chỉ tiêu CCHC — {title}",
+        ["Mã chỉ tiêu", "Chỉ tiêu", "Toàn thành phố", "Mục tiêu thành phố", "Đơn vị không đạt", "Đơn vị đạt", "Không có dữ liệu"],
+        [18, 70, 16, 16, 16, 12, 16],
+    )  # fmt: skip
+    for section in report.sections:
+        city = section.city or {}
+        summary.append(
+            [section.kpi_code, section.name_vi, city.get("value"), city.get("target"),
+             section.count("below"), section.count("met"), section.count("no_data")]
+        )  # fmt: skip
+        summary.cell(summary.max_row, 3).number_format = summary.cell(summary.max_row, 4).number_format = PERCENT
+
+    for section in report.sections:
+        sheet = _sheet(
+            workbook, section.kpi_code, f"{section.name_vi} — {title}",
+            ["Mã đơn vị", "Đơn vị", "Cấp", "Tử số", "Mẫu số", "Kết quả", "Mục tiêu", "Đánh giá"],
+            [11, 42, 20, 10, 10, 11, 11, 18],
+        )  # fmt: skip
+        for row in section.rows:
+            sheet.append(
+                [row["unit_code"], row["unit_name"], LEVEL_LABELS[row["level"]], row["numerator"], row["denominator"],
+                 row["value"], row["target"], STATUS_LABELS[row["status"]]]
+            )  # fmt: skip
+            sheet.cell(sheet.max_row, 6).number_format = sheet.cell(sheet.max_row, 7).number_format = PERCENT
+            if row["status"] == "below":
+                for cell in sheet[sheet.max_row]:
+                    cell.fill = RED_FILL
+        sheet.auto_filter.ref = f"A3:H{sheet.max_row}"
+
+    trend = _sheet(
+        workbook, "Xu hướng theo tháng", f"Toàn thành phố theo tháng, năm {report.period['year']}",
+        ["Mã chỉ tiêu", "Chỉ tiêu", *(m["name_vi"] for m in report.months)], [18, 60, *([13] * len(report.months))],
+    )  # fmt: skip
+    for row in report.trend:
+        trend.append([row.kpi_code, row.name_vi, *row.city_values])
+        for column in range(3, 3 + len(report.months)):
+            trend.cell(trend.max_row, column).number_format = PERCENT
+    trend.append([])
+    trend.append(["Số đơn vị không đạt theo tháng"])
+    trend.cell(trend.max_row, 1).font = Font(bold=True)
+    for row in report.trend:
+        trend.append([row.kpi_code, row.name_vi, *row.units_below])
+
+    silent = _sheet(workbook, "Không có dữ liệu", f"Đơn vị không gửi dữ liệu — {title}", ["Mã đơn vị", "Đơn vị", "Cấp"], [11, 42, 22])
+    for row in report.silent_units:
+        silent.append([row["unit_code"], row["unit_name"], LEVEL_LABELS[row["level"]]])
+
+    data = _sheet(workbook, "Dữ liệu", f"marts.kpi_results — {report.period['period_code']}", COLUMNS, [10, 11, 42, 20, 11, 12, 10, 9, 10])
+    for row in report.rows:
+        data.append([row[c] for c in COLUMNS])
+
+    workbook.save(path)
+
+
+def write_report(con: duckdb.DuckDBPyConnection, period: str, out_dir: Path) -> tuple[Path, Path]:
+    report = load_report(con, period, generated_at=datetime.now().replace(microsecond=0))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, workbook_path = out_dir / f"bao-cao-cchc-{period}.html", out_dir / f"bao-cao-cchc-{period}.xlsx"
+    # Written under a temporary name, then renamed: a reader never opens half a report.
+    for path, write in ((html_path, lambda p: p.write_text(render_html(report), encoding="utf-8")),
+                        (workbook_path, lambda p: write_workbook(report, p))):  # fmt: skip
+        partial = path.with_name(path.name + ".tmp")
+        write(partial)
+        partial.replace(path)
+    return html_path, workbook_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make report", description=__doc__)
+    parser.add_argument("--period", default="")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        with open_warehouse(settings) as con:
+            html_path, workbook_path = write_report(con, args.period, settings.report_dir)
+    except UserError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"Báo cáo kỳ {args.period}: {html_path}\nBảng tính: {workbook_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
