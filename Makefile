@@ -10,13 +10,16 @@ export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),.dagster))
 PERIOD ?=
 FORMAT ?= table
 UNIT ?=
+SCALE ?= 1000000
+BENCH_SCALES ?= 1000000,5000000
+BENCH_RUNS ?= 3
 
 VENV_STAMP := .venv/.synced
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: help setup run test kpis report docs dev
+.PHONY: help setup run test kpis report docs dev bench-data bench
 
 help:
 	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
@@ -25,6 +28,8 @@ help:
 	@echo "make report PERIOD=2024-Q2               the period report for officials: HTML and .xlsx"
 	@echo "make docs                              dbt docs of every model, one self-contained HTML file"
 	@echo "make dev                               Dagster UI and daemon (schedule live)"
+	@echo "make bench-data SCALE=1000000          a synthetic city-year of drops in bench/data/scale-SCALE/raw"
+	@echo "make bench [BENCH_SCALES=1000000,5000000 BENCH_RUNS=3]  the benchmark, written to bench/results.md"
 	@echo "make setup                             install the locked environment (run by the others)"
 
 setup: $(VENV_STAMP)
@@ -54,6 +59,12 @@ report: $(VENV_STAMP)
 
 docs: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.docs
+
+bench-data: $(VENV_STAMP)
+	@$(RUN) python -m bench.generate --scale "$(SCALE)"
+
+bench: $(MANIFEST)
+	$(RUN) python -m bench.run --scales "$(BENCH_SCALES)" --runs "$(BENCH_RUNS)"
 
 dev: $(MANIFEST)
 	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"

@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.alerts import deliver_pending, enqueue_rejected_files, sync_kpi_alerts
 from pipelines.config import load_settings
+from pipelines.incremental import plan_build, record_build
 from pipelines.gates import KPI_GATE_INDEX, kpi_gate_frame, validate
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
@@ -69,8 +70,12 @@ def ingest_drops(context: dg.AssetExecutionContext):
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
 def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    export_dbt_environment(load_settings())
-    yield from dbt.cli(["build"], context=context).stream()
+    settings = load_settings()
+    export_dbt_environment(settings)
+    plan = plan_build(settings.build_db, force_full=settings.full_refresh)
+    context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
+    yield from dbt.cli(["build", *plan.dbt_args], context=context).stream()
+    record_build(settings.build_db, plan)
 
 
 @dg.asset(

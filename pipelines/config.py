@@ -41,6 +41,8 @@ class Settings:
     lake_dir: Path
     report_dir: Path  # where `make report` writes the period reports (HTML and workbook)
     pii_salt: str = field(repr=False)
+    duckdb_memory_limit: str = "2GB"  # of the dbt build; DuckDB spills to disk beyond it
+    full_refresh: bool = False  # rebuild every dbt model from the whole lake, not only what changed
     alerts: AlertChannels = AlertChannels()
 
     @property
@@ -77,6 +79,8 @@ def load_settings() -> Settings:
         lake_dir=_path("CCHC_LAKE_DIR", warehouse.parent / "lake"),
         report_dir=_path("CCHC_REPORT_DIR", warehouse.parent / "reports"),
         pii_salt=salt,
+        duckdb_memory_limit=_text("CCHC_DUCKDB_MEMORY_LIMIT") or "2GB",
+        full_refresh=(_text("CCHC_FULL_REFRESH") or "").lower() in ("1", "true", "yes"),
         alerts=AlertChannels(
             smtp_host=_text("CCHC_SMTP_HOST"),
             smtp_port=int(_text("CCHC_SMTP_PORT") or 25),

@@ -17,6 +17,7 @@ def export_dbt_environment(settings: Settings) -> None:
     """dbt runs as a subprocess that inherits our environment; its profile reads CCHC_BUILD_DB."""
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     os.environ["CCHC_BUILD_DB"] = str(settings.build_db)
+    os.environ["CCHC_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
 
 
 export_dbt_environment(load_settings())

@@ -22,7 +22,22 @@ def preflight(settings: Settings) -> str | None:
     return None
 
 
-def summary(settings: Settings) -> str:
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall time of each step of the run, from its event log."""
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started[event.step_key] = record.timestamp
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in started:
+            seconds[event.step_key] = record.timestamp - started[event.step_key]
+    return seconds
+
+
+def summary(settings: Settings, steps: dict[str, float]) -> str:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         files = con.execute(
             "select status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
@@ -49,6 +64,9 @@ def summary(settings: Settings) -> str:
             "count(*) filter (where status = 'below' and 'pending' in (email_state, webhook_state)) from audit.alerts"
         ).fetchone()
         lines.append(f"  alerts open: {open_alerts} (undelivered, retried next run: {undelivered}); Data Docs: {settings.data_docs_dir / 'index.html'}")
+        (incremental,) = con.execute("select incremental from audit.dbt_build_state order by built_at desc limit 1").fetchone()
+    build = "incremental (only what new files touch)" if incremental else "full"
+    lines.append(f"  dbt build: {build}; steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
     return "\n".join(lines)
 
 
@@ -60,8 +78,9 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
 
+    instance = dg.DagsterInstance.get()
     result = defs.resolve_job_def("nightly").execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
     )
@@ -74,7 +93,7 @@ def main() -> int:
             alert_run_failure(settings.build_db, settings.alerts, result.run_id, step, reason)
         print("The last published warehouse was left in place.", file=sys.stderr)
         return 1
-    print(summary(settings))
+    print(summary(settings, step_seconds(instance, result.run_id)))
     return 0
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from pipelines.ingest.dialects import RejectedFile, parse_file
+from pipelines.ingest.dialects import RejectedFile, _read_dvcqg_lines, parse_file, read_dvcqg
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry, hash_applicant_id
 from pipelines.ingest.rules import check_dossiers, check_pakn, check_ratings, parse_datetime
 
@@ -229,3 +230,14 @@ def test_district_workbook_written_in_nfd_still_resolves_its_communes():
     checked = check_dossiers(parse_file(Path("002.xlsx"), content, units), units, sectors, SALT)
     assert checked.quarantined.height == 0
     assert checked.loaded["unit_code"].to_list() == ["002.09"]
+
+
+@pytest.mark.parametrize(
+    "odd_line",
+    ['{"KenhThucHien": 2.0}', '{"MaHoSo": true}', '{"MaHoSo": {"x": 1}}', '{"DanhSachGiayToKetQua": "abc"}', "null", "{bad json"],
+)
+def test_dvcqg_fast_reader_and_line_reader_agree(odd_line):
+    good = '{"MaHoSo": " A1 ", "TrangThaiHoSo": 10, "DanhSachGiayToKetQua": [{"DuongDanTepTinKetQua": "/kq/a.pdf"}]}'
+    for text in (good + "\n", f"{good}\n{odd_line}\n"):
+        assert_frame_equal(read_dvcqg(text), _read_dvcqg_lines(text))
+    assert read_dvcqg(good + "\n").row(0, named=True)["dossier_id"] == "A1"

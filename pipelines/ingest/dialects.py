@@ -122,7 +122,30 @@ def _is_digitized(results: object) -> str:
     return "1" if any(isinstance(r, dict) and _blank_to_null(r.get("DuongDanTepTinKetQua")) for r in results) else "0"
 
 
+_DVCQG_SCHEMA = {
+    **dict.fromkeys(_DVCQG_FIELDS, pl.String),
+    "DanhSachGiayToKetQua": pl.List(pl.Struct({"DuongDanTepTinKetQua": pl.String})),
+}
+
+
 def read_dvcqg(text: str) -> pl.DataFrame:
+    """Polars' JSON reader for a well-formed file; line by line when any line is not an object
+    of the expected shape, so that a bad line is kept (and quarantined) instead of the file lost."""
+    try:
+        frame = pl.read_ndjson(io.StringIO(text), schema=_DVCQG_SCHEMA)
+    except (pl.exceptions.PolarsError, ValueError):
+        return _read_dvcqg_lines(text)
+    path = pl.element().struct.field("DuongDanTepTinKetQua").str.strip_chars()
+    digitized = pl.col("DanhSachGiayToKetQua").list.eval(path.is_not_null() & (path != "")).list.any().fill_null(False)
+    records = frame.select(
+        *(pl.col(key).str.normalize("NFC").str.strip_chars().replace("", None).alias(canonical) for key, canonical in _DVCQG_FIELDS.items()),
+        pl.when(digitized).then(pl.lit("1")).otherwise(pl.lit("0")).alias("digitized"),
+    )
+    records = records.with_columns(pl.lit(None, pl.String).alias(c) for c in DOSSIER_COLUMNS if c not in records.columns)
+    return _numbered(records.select(DOSSIER_COLUMNS))
+
+
+def _read_dvcqg_lines(text: str) -> pl.DataFrame:
     records = []
     for line in text.splitlines():
         if not line.strip():
@@ -135,10 +158,19 @@ def read_dvcqg(text: str) -> pl.DataFrame:
             # Kept as a row so that it is quarantined and counted, never silently skipped.
             records.append({**dict.fromkeys(DOSSIER_COLUMNS), "status": MALFORMED_LINE})
             continue
-        record = {canonical: _blank_to_null(item.get(key)) for key, canonical in _DVCQG_FIELDS.items()}
+        record = {canonical: _blank_to_null(_json_text(item.get(key))) for key, canonical in _DVCQG_FIELDS.items()}
         record["digitized"] = _is_digitized(item.get("DanhSachGiayToKetQua"))
         records.append(record)
     return _frame(records, DOSSIER_COLUMNS)
+
+
+def _json_text(value: object) -> object:
+    """A JSON value as Polars' reader writes it into a text column (2.0 → "2", true → "true")."""
+    if isinstance(value, (bool, dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value
 
 
 # --- CSV: igate dossiers, PAKN, ratings ----------------------------------------------------------

@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import os
 import re
+import time
 import unicodedata
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,7 +86,9 @@ class ManifestEntry:
     rows_online_without_level: int = 0
     size: int = 0
     modified_ns: int = 0
-    ingested_at: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="seconds"))
+    ingest_seconds: float = 0.0  # reading, checking and writing this file
+    # Microseconds: incremental builds compare it with the last build's (pipelines/incremental.py).
+    ingested_at: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="microseconds"))
 
 
 def discover_drops(raw_dir: Path) -> tuple[list[DropFile], list[str]]:
@@ -151,8 +156,14 @@ class Lake:
         _write_atomically(self.manifest_dir / f"{key}.json", lambda p: p.write_text(text, encoding="utf-8"))
         return entry
 
-    def ingest(self, files: list[DropFile], units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> list[ManifestEntry]:
-        """Ingests the files not seen before; returns the manifest entries this call wrote."""
+    def ingest(
+        self, files: list[DropFile], units: UnitRegistry, sectors: SectorCatalogue, salt: str, workers: int | None = None
+    ) -> list[ManifestEntry]:
+        """Ingests the files not seen before; returns the manifest entries this call wrote.
+
+        Large backlogs (a first run over a year of drops) are read by a pool of processes, one per
+        core; a nightly drop is read in this process, which is faster than starting the pool.
+        """
         for leftover in self.root.glob("*/.*.tmp"):  # half-written by a killed run, never renamed in
             leftover.unlink()
         entries = self.entries()
@@ -161,40 +172,57 @@ class Lake:
         unchanged = {(e.path, e.size, e.modified_ns) for e in entries}
         seen = {(e.path, e.file_hash) for e in entries}
         loaded_hashes = {e.file_hash: e.path for e in entries if e.status == "loaded"}
-        written = []
+        written, to_read, repeats = [], [], []
+        first_with_hash: dict[str, str] = {}
         for file in files:
             stat = file.path.stat()
             if (file.relative, stat.st_size, stat.st_mtime_ns) in unchanged:
                 continue
-            content = file.path.read_bytes()
-            file_hash = hashlib.sha256(content).hexdigest()
+            file_hash = hashlib.sha256(file.path.read_bytes()).hexdigest()
             if (file.relative, file_hash) in seen:
                 continue
+            seen.add((file.relative, file_hash))
             base = dict(
                 file_hash=file_hash, drop_date=file.drop_date.isoformat(), source_file=file.name, path=file.relative,
                 size=stat.st_size, modified_ns=stat.st_mtime_ns,
             )  # fmt: skip
             if file_hash in loaded_hashes:
-                entry = ManifestEntry(**base, status="skipped", reason=f"same content as {loaded_hashes[file_hash]}, already ingested")
+                written.append(self._record(_resent(base, loaded_hashes[file_hash])))
+            elif file_hash in first_with_hash:
+                repeats.append((file, base))  # decided once the first file with this content is
             else:
-                entry = self._ingest_one(file, content, base, units, sectors, salt)
-                if entry.status == "loaded":
-                    loaded_hashes[file_hash] = file.relative
-            seen.add((file.relative, file_hash))
-            written.append(self._record(entry))
+                first_with_hash[file_hash] = file.relative
+                to_read.append((file, base))
+
+        workers = workers or (os.cpu_count() or 1)
+        if workers > 1 and len(to_read) >= PARALLEL_FROM_FILES:
+            context = multiprocessing.get_context("spawn")  # never fork a process running threads
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(self.root, units, sectors, salt)) as pool:
+                results = pool.map(_ingest_in_worker, to_read, chunksize=8)
+                written.extend(self._record(entry) for entry in results)
+        else:
+            written.extend(self._record(self._ingest_one(file, base, units, sectors, salt)) for file, base in to_read)
+        loaded_hashes.update({e.file_hash: e.path for e in written if e.status == "loaded"})
+        for file, base in repeats:
+            if base["file_hash"] in loaded_hashes:
+                written.append(self._record(_resent(base, loaded_hashes[base["file_hash"]])))
+            else:
+                written.append(self._record(self._ingest_one(file, base, units, sectors, salt)))
         return written
 
-    def _ingest_one(self, file: DropFile, content: bytes, base: dict, units, sectors, salt) -> ManifestEntry:
+    def _ingest_one(self, file: DropFile, base: dict, units, sectors, salt) -> ManifestEntry:
+        started = time.perf_counter()
         try:
-            parsed = parse_file(file.path, content, units)
+            parsed = parse_file(file.path, file.path.read_bytes(), units)
         except RejectedFile as rejection:
-            return ManifestEntry(**base, status="rejected", reason=str(rejection))
+            return ManifestEntry(**base, status="rejected", reason=str(rejection), ingest_seconds=_since(started))
         checked = _check(parsed, units, sectors, salt)
         provenance = [pl.lit(file.drop_date).alias("drop_date"), pl.lit(file.name).alias("source_file"), pl.lit(base["file_hash"]).alias("file_hash")]
         loaded = checked.loaded.cast(LAKE_SCHEMAS[parsed.kind]).with_columns(provenance)
         quarantined = checked.quarantined.with_columns(pl.lit(parsed.kind).alias("kind")).select(list(LAKE_SCHEMAS["quarantine"]))
         _write_atomically(self.data_path(parsed.kind, base["file_hash"]), loaded.write_parquet)
-        _write_atomically(self.data_path("quarantine", base["file_hash"]), quarantined.with_columns(provenance).write_parquet)
+        if quarantined.height:  # most files quarantine nothing: no empty file for them
+            _write_atomically(self.data_path("quarantine", base["file_hash"]), quarantined.with_columns(provenance).write_parquet)
         return ManifestEntry(
             **base,
             status="loaded",
@@ -204,6 +232,7 @@ class Lake:
             rows_loaded=loaded.height,
             rows_quarantined=quarantined.height,
             rows_online_without_level=checked.online_without_level,
+            ingest_seconds=_since(started),
         )
 
     def expose(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -212,15 +241,20 @@ class Lake:
         con.execute("create schema if not exists raw; create schema if not exists audit")
         loaded = [e for e in entries if e.status == "loaded"]
         for kind in (*KINDS, "quarantine"):
-            # every loaded file has a quarantine file (possibly empty) beside its data file
-            paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if kind in (e.kind, "quarantine")]
-            target = "audit.quarantined_rows" if kind == "quarantine" else f"raw.{kind}"
-            con.execute(f"drop view if exists {target}; drop table if exists {target}")
+            if kind == "quarantine":
+                paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if e.rows_quarantined]
+            else:
+                paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if e.kind == kind]
+            schema, name = ("audit", "quarantined_rows") if kind == "quarantine" else ("raw", kind)
+            for (object_type,) in con.execute(
+                "select table_type from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+            ).fetchall():
+                con.execute(f"drop {'view' if object_type == 'VIEW' else 'table'} {schema}.{name}")
             if paths:
-                con.execute(f"create view {target} as select * from read_parquet({paths!r})")
+                con.execute(f"create view {schema}.{name} as select * from read_parquet({paths!r})")
             else:
                 empty = pl.DataFrame(schema={**LAKE_SCHEMAS[kind], **PROVENANCE})  # noqa: F841 (read by DuckDB)
-                con.execute(f"create table {target} as select * from empty")
+                con.execute(f"create table {schema}.{name} as select * from empty")
         manifest = pl.DataFrame([asdict(e) for e in entries], schema=_MANIFEST_SCHEMA).with_columns(  # noqa: F841
             pl.col("drop_date").str.to_date(), pl.col("ingested_at").str.to_datetime()
         )
@@ -231,8 +265,29 @@ _MANIFEST_SCHEMA = {
     "file_hash": pl.String, "drop_date": pl.String, "source_file": pl.String, "path": pl.String, "status": pl.String,
     "kind": pl.String, "dialect": pl.String, "reason": pl.String, "rows_read": pl.Int64, "rows_loaded": pl.Int64,
     "rows_quarantined": pl.Int64, "rows_online_without_level": pl.Int64, "size": pl.Int64, "modified_ns": pl.Int64,
-    "ingested_at": pl.String,
+    "ingest_seconds": pl.Float64, "ingested_at": pl.String,
 }  # fmt: skip
+
+
+PARALLEL_FROM_FILES = 100
+_worker: dict = {}
+
+
+def _start_worker(root: Path, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> None:
+    _worker.update(lake=Lake(root), units=units, sectors=sectors, salt=salt)
+
+
+def _ingest_in_worker(item: tuple[DropFile, dict]) -> ManifestEntry:
+    file, base = item
+    return _worker["lake"]._ingest_one(file, base, _worker["units"], _worker["sectors"], _worker["salt"])
+
+
+def _resent(base: dict, first_path: str) -> ManifestEntry:
+    return ManifestEntry(**base, status="skipped", reason=f"same content as {first_path}, already ingested")
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 4)
 
 
 def _check(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> CheckedRows:

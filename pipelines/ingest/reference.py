@@ -6,6 +6,7 @@ import csv
 import hmac
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from hashlib import sha256
@@ -51,6 +52,20 @@ def spreadsheet_number_to_id(value: float) -> str:
 
 def hash_applicant_id(normalized_id: str, salt: str) -> str:
     return hmac.new(salt.encode(), normalized_id.encode(), sha256).hexdigest()
+
+
+def applicant_hasher(salt: str) -> Callable[[str | None], str | None]:
+    """``hash_applicant_id`` for many IDs: the keyed state is set up once and copied per ID."""
+    keyed = hmac.new(salt.encode(), digestmod=sha256)
+
+    def hash_one(normalized_id: str | None) -> str | None:
+        if not normalized_id:
+            return None
+        state = keyed.copy()
+        state.update(normalized_id.encode())
+        return state.hexdigest()
+
+    return hash_one
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,10 @@ from pipelines.ingest.dialects import MALFORMED_LINE, ParsedFile
 from pipelines.ingest.reference import (
     SectorCatalogue,
     UnitRegistry,
-    hash_applicant_id,
-    normalize_applicant_id,
+    applicant_hasher,
     normalize_text,
 )
 
-# Formats seen in the exports: dvcqg timestamps, dd/MM/yyyy with or without a time, and the
-# ISO text the workbook reader writes for real date cells.
-_DATETIME_FORMATS = ["%Y%m%d%H%M%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
-_DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d", "%Y%m%d"]
 
 STATUS_LABELS = {
     "dvcqg": {str(code): code for code in range(1, 11)},
@@ -70,12 +65,29 @@ def label(column: str) -> pl.Expr:
     return pl.col(column).str.normalize("NFC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
+# (format, is a date without time), the most frequent first. No text matches two of them, so
+# the first that parses a value is the only one: a column stops being parsed once every value is.
+_FORMATS = [
+    ("%Y%m%d%H%M%S", False), ("%d/%m/%Y %H:%M", False), ("%d/%m/%Y", True), ("%Y-%m-%d %H:%M:%S", False),
+    ("%d/%m/%Y %H:%M:%S", False), ("%Y-%m-%d", True), ("%Y-%m-%dT%H:%M:%S", False), ("%Y%m%d", True),
+]  # fmt: skip
+
+
+def _parse_datetimes(raw: pl.Series) -> pl.Series:
+    text = raw.str.strip_chars()
+    parsed = pl.Series(raw.name, [None] * len(raw), dtype=pl.Datetime("us"))
+    for fmt, is_date in _FORMATS:
+        if not (parsed.is_null() & text.is_not_null()).any():
+            break
+        if is_date:
+            parsed = parsed.fill_null(text.str.strptime(pl.Date, fmt, strict=False).cast(pl.Datetime("us")))
+        else:
+            parsed = parsed.fill_null(text.str.strptime(pl.Datetime("us"), fmt, strict=False))
+    return parsed
+
+
 def parse_datetime(column: str) -> pl.Expr:
-    text = pl.col(column).str.strip_chars()
-    return pl.coalesce(
-        *(text.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATETIME_FORMATS),
-        *(text.str.strptime(pl.Date, f, strict=False).cast(pl.Datetime("us")) for f in _DATE_FORMATS),
-    )
+    return pl.col(column).map_batches(_parse_datetimes, return_dtype=pl.Datetime("us"))
 
 
 def _lookup(expr: pl.Expr, mapping: dict, dtype: pl.DataType) -> pl.Expr:
@@ -142,11 +154,9 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
 
     frame = _map_unique(frame, ["sector_code", "sector_name"], sectors.code_for, "resolved_sector")
 
-    def applicant_hash(raw_id):
-        normalized = normalize_applicant_id(raw_id)
-        return hash_applicant_id(normalized, salt) if normalized else None
-
-    frame = _map_unique(frame, ["applicant_id"], applicant_hash, "applicant_hash")
+    # normalize_applicant_id, on the whole column; then one keyed hash per distinct ID.
+    applicant = pl.col("applicant_id").str.normalize("NFC").str.replace_all(r"[\s.]", "").replace("", None)
+    frame = _map_unique(frame.with_columns(applicant.alias("_applicant")), ["_applicant"], applicant_hasher(salt), "applicant_hash")
 
     frame = frame.with_columns(
         *(parse_datetime(raw).alias(parsed_name) for raw, parsed_name in DOSSIER_DATES.items()),

@@ -1,6 +1,15 @@
 -- The current state of every dossier, with the facts the KPIs of docs/kpis.md are built from.
-with latest as (
-    {{ latest_version(ref('stg_raw__dossiers'), 'dossier_id') }}
+-- Incremental: only dossiers that newly ingested files mention are re-decided, among all their versions.
+{{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
+-- depends_on: {{ source('audit', 'ingested_files') }}
+
+with versions as (
+    {% if is_incremental() %}{{ changed_versions(ref('stg_raw__dossiers'), 'dossier_id') }}
+    {% else %}select * from {{ ref('stg_raw__dossiers') }}{% endif %}
+),
+
+latest as (
+    {{ latest_version('versions', 'dossier_id') }}
 ),
 
 classified as (

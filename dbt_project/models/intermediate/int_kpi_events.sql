@@ -1,6 +1,9 @@
 -- One row per item a KPI counts: which unit, the day that places it in a period, the key it is
 -- counted by (distinct), and whether it counts in the numerator. Every KPI is then the same
 -- aggregation, and the city row recounts distinct keys (applicants for EID_AUTH) across units.
+-- A view: kpi_results reads only the periods it recomputes, so storing every event would cost more.
+{{ config(materialized='view') }}
+
 with dossiers as (
     select * from {{ ref('int_dossiers__latest') }}
 )

@@ -1,4 +1,7 @@
 -- One row per dossier in its latest state. No applicant PII: the applicant is a keyed hash.
+{{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
+-- depends_on: {{ source('audit', 'ingested_files') }}
+
 select
     dossier_id,
     unit_code,
@@ -25,3 +28,7 @@ select
     drop_date,
     source_file
 from {{ ref('int_dossiers__latest') }}
+{% if is_incremental() %}
+-- a dossier whose latest version came in a changed file
+where file_hash in ({{ changed_files() }})
+{% endif %}

@@ -1,24 +1,72 @@
 -- One row per period, unit and KPI (docs/kpis.md, "Result rows"): every registered department,
 -- district and commune, plus the city roll-up (unit 01) for every KPI but DIGITIZED_RESULT.
 -- Named kpi_results, not fct_, because analysts and `make kpis` are promised marts.kpi_results.
-with events_in_periods as (
-    select periods.period_code, events.*
-    from {{ ref('int_kpi_events') }} as events
-    inner join {{ ref('int_periods') }} as periods
-        on events.event_on between periods.start_on and periods.end_on
+-- Incremental: a build recomputes whole periods, only those holding a day that changed files touch.
+{{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
+-- depends_on: {{ ref('stg_raw__dossiers') }}
+-- depends_on: {{ ref('stg_raw__pakn') }}
+-- depends_on: {{ ref('stg_raw__ratings') }}
+-- depends_on: {{ source('audit', 'ingested_files') }}
+
+with periods as (
+    select * from {{ ref('int_periods') }}
+    {% if is_incremental() %}
+    where exists (select 1 from ({{ touched_days() }}) as touched where touched.day between start_on and end_on)
+    {% endif %}
 ),
 
--- Each unit's counts and the city roll-up in one pass; the roll-up recounts distinct keys.
-counts as (
+events as (
+    select * from {{ ref('int_kpi_events') }}
+),
+
+-- Every KPI but EID_AUTH counts each item once (one event per dossier, PAKN item or rating), so
+-- per-day counts add up to any period and across units: summing a small daily table is far
+-- cheaper than counting distinct keys over every (event, period) pair.
+daily as (
     select
-        period_code,
         kpi_code,
-        grouping(unit_code) = 1 as is_city_roll_up,
-        coalesce(unit_code, '01') as unit_code,
-        count(distinct counting_key) filter (where is_numerator) as numerator,
-        count(distinct counting_key) as denominator
-    from events_in_periods
-    group by grouping sets ((period_code, kpi_code, unit_code), (period_code, kpi_code))
+        unit_code,
+        event_on,
+        count(*) filter (where is_numerator) as numerator,
+        count(*) as denominator
+    from events
+    where kpi_code <> 'EID_AUTH'
+    group by kpi_code, unit_code, event_on
+),
+
+item_counts as (
+    select
+        periods.period_code,
+        daily.kpi_code,
+        grouping(daily.unit_code) = 1 as is_city_roll_up,
+        coalesce(daily.unit_code, '01') as unit_code,
+        sum(daily.numerator) as numerator,
+        sum(daily.denominator) as denominator
+    from daily
+    inner join periods on daily.event_on between periods.start_on and periods.end_on
+    group by grouping sets ((periods.period_code, daily.kpi_code, daily.unit_code), (periods.period_code, daily.kpi_code))
+),
+
+-- EID_AUTH counts applicants: distinct per unit, and recounted across the city (one person
+-- applying to two units is one applicant of the city).
+applicant_counts as (
+    select
+        periods.period_code,
+        events.kpi_code,
+        grouping(events.unit_code) = 1 as is_city_roll_up,
+        coalesce(events.unit_code, '01') as unit_code,
+        count(distinct events.counting_key) filter (where events.is_numerator) as numerator,
+        count(distinct events.counting_key) as denominator
+    from events
+    inner join periods on events.event_on between periods.start_on and periods.end_on
+    where events.kpi_code = 'EID_AUTH'
+    group by grouping sets ((periods.period_code, events.kpi_code, events.unit_code), (periods.period_code, events.kpi_code))
+),
+
+counts as (
+    select * from item_counts
+    union all
+    select * from applicant_counts
 ),
 
 grid as (
@@ -34,7 +82,7 @@ grid as (
             when 'district' then kpis.target_district
             when 'commune' then kpis.target_commune
         end as target
-    from {{ ref('int_periods') }} as periods
+    from periods
     cross join {{ ref('units') }} as units
     cross join {{ ref('kpis') }} as kpis
     where units.level in ('department', 'district', 'commune')

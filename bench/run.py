@@ -1,0 +1,251 @@
+"""`make bench`: the pipeline at city scale against a plain baseline, written to bench/results.md.
+
+For each scale: the synthetic year (generated once, kept in bench/data) minus its last drop is
+materialised from nothing (full), then the last drop is added and the nightly run measured
+(incremental); the baseline script reads the same files and computes the same kpi_results rows,
+which must equal the pipeline's. Every timing is the median of RUNS runs of a whole process, as an
+operator would start it; peak memory is the most the process and its children held at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+
+from bench.generate import generate
+from pipelines.config import PROJECT_ROOT
+
+BENCH_DIR = PROJECT_ROOT / "bench"
+WORK_DIR = BENCH_DIR / "work"
+RESULTS = BENCH_DIR / "results.md"
+PERIOD = "2024-Q4"
+
+
+@dataclass
+class Measured:
+    seconds: list[float] = field(default_factory=list)
+    peak_mb: list[float] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def peak(self) -> float:
+        return max(self.peak_mb)
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants, summed (from /proc)."""
+    parents, rss = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue  # the process ended while we looked
+        pid = int(status.parent.name)
+        parents[pid] = int(fields["PPid"])
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    return sum(rss.get(pid, 0) for pid in tree) / 1024
+
+
+def timed(command: list[str], env: dict[str, str], into: Measured) -> None:
+    """Runs a command to completion: wall time, and the peak of the memory its process tree
+    holds at once (sampled every 0.2 s: the Dagster process, its ingestion workers and dbt)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.2):
+            peak = max(peak, tree_rss_mb(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = process.stdout.read()
+    status = process.wait()
+    stop.set()
+    sampler.join()
+    into.seconds.append(time.perf_counter() - started)
+    into.peak_mb.append(peak)
+    into.output = output
+    if status != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{output[-3000:]}")
+
+
+def link_drops(source: Path, target: Path, drops: list[str]) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for drop in drops:
+        (target / drop).symlink_to(source / drop, target_is_directory=True)
+
+
+def pipeline(raw: Path, warehouse: Path) -> tuple[list[str], dict[str, str]]:
+    return [sys.executable, "-m", "pipelines.run"], {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(warehouse)}
+
+
+def bench_scale(scale: int, runs: int) -> dict:
+    data = BENCH_DIR / "data" / f"scale-{scale}" / "raw"
+    if not data.is_dir():
+        print(f"generating {scale:,} dossiers into {data} ...", flush=True)
+        generate(scale, data)
+    drops = sorted(p.name for p in data.iterdir() if p.is_dir())
+    work = WORK_DIR / f"scale-{scale}"
+    year, nightly = work / "raw-year", work / "raw-nightly"
+    link_drops(data, year, drops[:-1])
+    link_drops(data, nightly, drops)
+    env = {"DAGSTER_HOME": str(work / "dagster"), "CCHC_PII_SALT": "bench-salt"}
+    (work / "dagster").mkdir(parents=True, exist_ok=True)
+    (work / "dagster" / "dagster.yaml").touch()
+
+    full, incremental, baseline, kpis = Measured(), Measured(), Measured(), Measured()
+    for run in range(runs):
+        print(f"[{scale:,}] full run {run + 1}/{runs}", flush=True)
+        warehouse_dir = work / "warehouse"
+        shutil.rmtree(warehouse_dir, ignore_errors=True)
+        command, run_env = pipeline(year, warehouse_dir / "cchc.duckdb")
+        timed(command, {**env, **run_env}, full)
+    snapshot = work / "warehouse-year"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(warehouse_dir, snapshot)
+    with duckdb.connect(str(warehouse_dir / "cchc.duckdb"), read_only=True) as con:
+        dialects = con.execute(
+            "select dialect, sum(rows_read), sum(ingest_seconds), count(*) from audit.ingested_files "
+            "where status = 'loaded' group by dialect order by dialect"
+        ).fetchall()
+        dossier_rows = con.execute("select count(*) from marts.fct_dossiers").fetchall()[0][0]
+        files = con.execute("select count(*) from audit.ingested_files").fetchall()[0][0]
+
+    for run in range(runs):
+        print(f"[{scale:,}] nightly run {run + 1}/{runs}", flush=True)
+        shutil.rmtree(warehouse_dir, ignore_errors=True)
+        shutil.copytree(snapshot, warehouse_dir)
+        command, run_env = pipeline(nightly, warehouse_dir / "cchc.duckdb")
+        timed(command, {**env, **run_env}, incremental)
+    with duckdb.connect(str(warehouse_dir / "cchc.duckdb"), read_only=True) as con:
+        new_dossiers = con.execute(
+            "select count(distinct dossier_id) from raw.dossiers where drop_date = ?", [dt.date.fromisoformat(drops[-1])]
+        ).fetchall()[0][0]
+
+    kpis_env = {**env, "CCHC_WAREHOUSE": str(warehouse_dir / "cchc.duckdb")}
+    for _ in range(max(runs, 5)):
+        timed(["make", "--no-print-directory", "kpis", f"PERIOD={PERIOD}", "FORMAT=csv"], kpis_env, kpis)
+
+    baseline_out = work / "baseline.parquet"
+    for run in range(runs):
+        print(f"[{scale:,}] baseline run {run + 1}/{runs}", flush=True)
+        timed([sys.executable, "-m", "bench.baseline", str(year), str(baseline_out)], {}, baseline)
+    identical = same_kpis(snapshot / "cchc.duckdb", baseline_out)
+    return {
+        "scale": scale, "files": files, "dossiers": dossier_rows, "nightly_dossiers": new_dossiers, "dialects": dialects,
+        "full": full, "incremental": incremental, "baseline": baseline, "kpis": kpis, "identical": identical,
+        "steps_full": steps_line(full.output), "steps_incremental": steps_line(incremental.output),
+    }  # fmt: skip
+
+
+def steps_line(output: str) -> str:
+    return next((line.strip() for line in output.splitlines() if "dbt build:" in line), "")
+
+
+def same_kpis(warehouse: Path, baseline: Path) -> bool:
+    columns = "period, unit_code, unit_name, kpi_code, numerator, denominator, value::varchar, target::varchar, status"
+    with duckdb.connect() as con:
+        con.execute(f"attach '{warehouse}' as w (read_only)")
+        differences = con.execute(
+            f"select count(*) from ((select {columns} from w.marts.kpi_results except all select {columns} from '{baseline}') "
+            f"union all (select {columns} from '{baseline}' except all select {columns} from w.marts.kpi_results))"
+        ).fetchall()[0][0]
+    return differences == 0
+
+
+def machine() -> str:
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.machine())
+    libraries = ", ".join(f"{name} {version(name)}" for name in ("dagster", "dbt-core", "dbt-duckdb", "duckdb", "polars", "great-expectations"))
+    return f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024**2:.0f} GB memory, Python {platform.python_version()}; {libraries}"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def write_results(results: list[dict], runs: int) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` on {dt.datetime.now():%Y-%m-%d %H:%M}. Machine: {machine()}.",
+        f"Each time is the median of {runs} runs of a whole process (start-up included); memory is the peak",
+        "of the resident memory of the process and all its children at once (sampled every 0.2 s). Data: `make bench-data SCALE=...`, a synthetic",
+        "2024 with one drop per working day; *full* = every drop but the last, into an empty warehouse;",
+        "*nightly* = the last drop on top of that year; *baseline* = `bench/baseline.py` on the same files.",
+        "",
+        "| dossiers | files | full | baseline | full / baseline | nightly drop | `make kpis` | peak memory (full) | baseline = pipeline |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['dossiers']:,} | {r['files']:,} | {r['full'].median:.0f} s | {r['baseline'].median:.0f} s | "
+            f"{r['full'].median / r['baseline'].median:.1f}× | {r['incremental'].median:.0f} s ({r['nightly_dossiers']:,} dossiers) | "
+            f"{r['kpis'].median:.2f} s | {r['full'].peak / 1024:.2f} GB (baseline {r['baseline'].peak / 1024:.2f} GB) | "
+            f"{'yes' if r['identical'] else '**NO**'} |"
+        )
+    lines += ["", "## Ingestion, rows per second per dialect (time spent reading, checking and writing each file)", ""]
+    lines += ["| dossiers | dialect | files | rows | rows/s |", "|---:|---|---:|---:|---:|"]
+    for r in results:
+        for dialect, rows, seconds, files in r["dialects"]:
+            lines.append(f"| {r['dossiers']:,} | {dialect} | {files:,} | {rows:,} | {rows / max(seconds, 1e-9):,.0f} |")
+    lines += ["", "## Where the time goes (one run)", ""]
+    for r in results:
+        lines.append(f"- {r['dossiers']:,} full: {r['steps_full']}")
+        lines.append(f"- {r['dossiers']:,} nightly: {r['steps_incremental']}")
+    largest = max(results, key=lambda r: r["dossiers"])
+    lines += [
+        "",
+        f"## Targets (at {largest['dossiers']:,} dossiers)",
+        "",
+        f"- Full materialisation within 2× the baseline and under 10 minutes: {largest['full'].median:.0f} s, "
+        f"{largest['full'].median / largest['baseline'].median:.1f}× — "
+        f"{verdict(largest['full'].median <= 2 * largest['baseline'].median and largest['full'].median < 600)}.",
+        f"- One nightly drop on top of a full year under 60 s: {largest['incremental'].median:.0f} s — {verdict(largest['incremental'].median < 60)}.",
+        f"- `make kpis` under 2 s: {largest['kpis'].median:.2f} s — {verdict(largest['kpis'].median < 2)}.",
+        f"- Peak memory under 4 GB: {largest['full'].peak / 1024:.2f} GB — {verdict(max(largest['full'].peak, largest['incremental'].peak) < 4096)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--scales", default="1000000,5000000", help="comma-separated dossier counts")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    scales = [int(s) for s in args.scales.split(",") if s.strip()]
+    results = [bench_scale(scale, args.runs) for scale in scales]
+    text = write_results(results, args.runs)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+    return 0 if all(r["identical"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

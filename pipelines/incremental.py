@@ -1,0 +1,68 @@
+"""Incremental dbt builds: a nightly run transforms only what the files ingested since the last
+successful build touch.
+
+The build file remembers, in ``audit.dbt_build_state``, up to which ingestion time its models are
+complete and which dbt code and seeds built them. The next build passes that time to dbt as the
+variable ``changed_since``; the incremental models then re-derive only the keys those files mention
+and the report periods their dates fall in. Changed models, macros or seeds, a new build file, or
+``CCHC_FULL_REFRESH`` force a full rebuild. A failed build records nothing, so the next one starts
+from the same point again (every incremental step is idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.config import PROJECT_ROOT, SEEDS_DIR
+
+DBT_CODE = [PROJECT_ROOT / "dbt_project" / "models", PROJECT_ROOT / "dbt_project" / "macros", SEEDS_DIR, PROJECT_ROOT / "dbt_project" / "dbt_project.yml"]
+
+
+def dbt_code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for root in DBT_CODE:
+        for path in sorted([root] if root.is_file() else root.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    dbt_args: list[str]
+    ingested_until: dt.datetime | None  # the newest file this build sees
+    fingerprint: str
+
+    @property
+    def is_incremental(self) -> bool:
+        return "--full-refresh" not in self.dbt_args
+
+
+def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
+    fingerprint = dbt_code_fingerprint()
+    with duckdb.connect(str(build_db)) as con:
+        con.execute(
+            "create table if not exists audit.dbt_build_state "
+            "(built_at timestamp, ingested_until timestamp, code_fingerprint varchar, incremental boolean)"
+        )
+        last = con.execute(
+            "select ingested_until, code_fingerprint from audit.dbt_build_state order by built_at desc limit 1"
+        ).fetchone()
+        (until,) = con.execute("select max(ingested_at) from audit.ingested_files").fetchone()
+    if force_full or last is None or last[0] is None or last[1] != fingerprint:
+        return BuildPlan(["--full-refresh"], until, fingerprint)
+    return BuildPlan(["--vars", json.dumps({"changed_since": last[0].isoformat(sep=" ")})], until, fingerprint)
+
+
+def record_build(build_db: Path, plan: BuildPlan) -> None:
+    with duckdb.connect(str(build_db)) as con:
+        con.execute(
+            "insert into audit.dbt_build_state values (?, ?, ?, ?)",
+            [dt.datetime.now(), plan.ingested_until, plan.fingerprint, plan.is_incremental],
+        )

@@ -1,0 +1,95 @@
+"""Nightly runs build incrementally, and give exactly the rows a full rebuild gives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from bench.generate import generate
+from tests.conftest import materialize
+
+COMPARED = [
+    "marts.kpi_results", "marts.fct_dossiers", "marts.fct_form06_statistics", "marts.dim_periods",
+    "intermediate.int_dossiers__latest", "intermediate.int_pakn__latest", "intermediate.int_ratings__latest",
+]  # fmt: skip
+SHIFT = timedelta(days=45)
+
+
+def move_dossiers(drop: Path) -> Path:
+    """A corrected re-export, dropped late into an old drop folder: dossiers returned that day (no
+    later version can follow) move 45 days later, to another month and quarter, and to another
+    unit. Its name sorts last in the drop, so it supersedes the drop's own rows."""
+    moved = []
+    lines = [line for source in sorted(drop.glob("*_hoso_*.jsonl")) for line in source.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        dossier = json.loads(line)
+        if dossier["TrangThaiHoSo"] != 10:
+            continue
+        for field in ("NgayTiepNhan", "NgayHenTra", "NgayKetThucXuLy", "NgayTra"):
+            stamp = datetime.strptime(dossier[field], "%Y%m%d%H%M%S") + SHIFT
+            dossier[field] = stamp.strftime("%Y%m%d%H%M%S")
+        dossier["DonViXuLy"] = "SNV" if dossier["DonViXuLy"] != "SNV" else "STP"
+        moved.append(json.dumps(dossier, ensure_ascii=False))
+    assert moved, "the drop has returned dossiers"
+    correction = drop / "zz_correction.jsonl"
+    correction.write_text("\n".join(moved) + "\n", encoding="utf-8")
+    return correction
+
+
+def table_rows(warehouse: str, table: str) -> list[tuple]:
+    with duckdb.connect(warehouse, read_only=True) as con:
+        return sorted(con.sql(f"from {table}").fetchall(), key=repr)
+
+
+@pytest.fixture(scope="module")
+def drops(tmp_path_factory) -> list[Path]:
+    """Three weeks of a synthetic city, across the Q1/Q2 cut-off of 14 March."""
+    generated = tmp_path_factory.mktemp("generated") / "raw"
+    generate(10_000, generated)
+    return [generated / day for day in sorted(p.name for p in generated.iterdir()) if "2024-03-04" <= day <= "2024-03-22"]
+
+
+def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
+    nightly_raw, full_raw = tmp_path / "nightly" / "raw", tmp_path / "full" / "raw"
+    nightly = {"CCHC_RAW_DIR": str(nightly_raw), "CCHC_WAREHOUSE": str(tmp_path / "nightly" / "cchc.duckdb")}
+    full = {"CCHC_RAW_DIR": str(full_raw), "CCHC_WAREHOUSE": str(tmp_path / "full" / "cchc.duckdb")}
+
+    for step in (drops[:8], drops[8:]):
+        for drop in step:
+            shutil.copytree(drop, nightly_raw / drop.name)
+        assert materialize(nightly).success
+    move_dossiers(nightly_raw / drops[1].name)
+    assert materialize(nightly).success
+
+    shutil.copytree(nightly_raw, full_raw)
+    assert materialize(full).success
+
+    with duckdb.connect(nightly["CCHC_WAREHOUSE"], read_only=True) as con:
+        builds = [row[0] for row in con.sql("select incremental from audit.dbt_build_state order by built_at").fetchall()]
+    assert builds == [False, True, True], "the first build is full, the nightly ones incremental"
+    for table in COMPARED:
+        assert table_rows(nightly["CCHC_WAREHOUSE"], table) == table_rows(full["CCHC_WAREHOUSE"], table), table
+
+    with duckdb.connect(full["CCHC_WAREHOUSE"], read_only=True) as con:
+        moved = con.sql("select count(*) from marts.fct_dossiers where source_file = 'zz_correction.jsonl'").fetchall()[0][0]
+    assert moved > 0, "the correction superseded earlier versions"
+
+
+def test_changed_dbt_code_forces_a_full_build(tmp_path, monkeypatch):
+    from pipelines import incremental
+
+    build_db = tmp_path / "build.duckdb"
+    with duckdb.connect(str(build_db)) as con:
+        con.execute("create schema audit; create table audit.ingested_files as select timestamp '2024-01-01' as ingested_at")
+    first = incremental.plan_build(build_db)
+    assert not first.is_incremental
+    incremental.record_build(build_db, first)
+    assert incremental.plan_build(build_db).dbt_args == ["--vars", '{"changed_since": "2024-01-01 00:00:00"}']
+    assert not incremental.plan_build(build_db, force_full=True).is_incremental
+    monkeypatch.setattr(incremental, "dbt_code_fingerprint", lambda: "other code")
+    assert not incremental.plan_build(build_db).is_incremental
