@@ -296,15 +296,16 @@ def generate(scale: int, out: Path, seed: int = 2024) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-data", description=__doc__)
-    parser.add_argument("--scale", type=int, default=1_000_000, help="dossiers in the year")
+    parser.add_argument("--scale", default="1000000", help="dossiers in the year")
     parser.add_argument("--out", type=Path, help="drop folders go here (default bench/data/scale-<SCALE>/raw)")
     args = parser.parse_args(argv)
-    if args.scale < 1000:
-        print("SCALE is the number of dossiers in the year: give at least 1000, e.g. SCALE=1000000.", file=sys.stderr)
+    scale = int(args.scale) if args.scale.isdigit() else 0
+    if scale < 1000:
+        print(f"SCALE is the number of dossiers in the year, at least 1000 (got '{args.scale}'): e.g. SCALE=1000000.", file=sys.stderr)
         return 2
-    out = args.out or PROJECT_ROOT / "bench" / "data" / f"scale-{args.scale}" / "raw"
+    out = args.out or PROJECT_ROOT / "bench" / "data" / f"scale-{scale}" / "raw"
     started = time.perf_counter()
-    counts = generate(args.scale, out)
+    counts = generate(scale, out)
     print(f"{out}: {', '.join(f'{v:,} {k}' for k, v in counts.items())} in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -237,11 +237,16 @@ def write_results(results: list[dict], runs: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--scales", default="1000000,5000000", help="comma-separated dossier counts")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", default="3")
     args = parser.parse_args(argv)
-    scales = [int(s) for s in args.scales.split(",") if s.strip()]
-    results = [bench_scale(scale, args.runs) for scale in scales]
-    text = write_results(results, args.runs)
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
+    if not scales or not all(s.isdigit() and int(s) >= 1000 for s in scales) or not args.runs.isdigit() or int(args.runs) < 1:
+        print(f"BENCH_SCALES takes dossier counts of at least 1000, comma-separated, and BENCH_RUNS a count "
+              f"(got '{args.scales}' and '{args.runs}'): e.g. make bench BENCH_SCALES=1000000,5000000 BENCH_RUNS=3.", file=sys.stderr)  # fmt: skip
+        return 2
+    runs = int(args.runs)
+    results = [bench_scale(int(scale), runs) for scale in scales]
+    text = write_results(results, runs)
     RESULTS.write_text(text, encoding="utf-8")
     print(text)
     return 0 if all(r["identical"] for r in results) else 1

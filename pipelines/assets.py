@@ -1,6 +1,7 @@
 """Assets: drops → Parquet lake (ingestion) → dbt models → alerts → published warehouse."""
 
 import datetime as dt
+import shutil
 from collections import Counter
 
 import dagster as dg
@@ -74,8 +75,11 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     export_dbt_environment(settings)
     plan = plan_build(settings.build_db, force_full=settings.full_refresh)
     context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
-    yield from dbt.cli(["build", *plan.dbt_args], context=context).stream()
+    invocation = dbt.cli(["build", *plan.dbt_args], context=context)
+    yield from invocation.stream()
     record_build(settings.build_db, plan)
+    # Each invocation writes ≈4 MB of compiled SQL and logs; a failed one's are kept for the operator.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
 
 
 @dg.asset(

@@ -120,13 +120,12 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             """
             select r.period, r.kpi_code,
                    max(r.value) filter (where r.unit_code = ?) as city_value,
-                   max(r.target) filter (where r.unit_code = ?) as city_target,
                    count(*) filter (where r.status = 'below' and r.unit_code <> ?) as units_below
             from marts.kpi_results as r
             where r.period in (select period_code from marts.dim_periods where period_kind = 'month' and year = ?)
             group by all
             """,
-            [CITY, CITY, CITY, period_row["year"]],
+            [CITY, CITY, period_row["year"]],
         )
     )
     (data_as_of,) = con.execute("select max(drop_date) from audit.ingested_files where status = 'loaded'").fetchone()
