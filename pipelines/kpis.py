@@ -23,6 +23,11 @@ class UserError(Exception):
     """A mistake the user can fix; its message is the one sentence we print."""
 
 
+def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def check_period(con: duckdb.DuckDBPyConnection, period: str) -> None:
     """A period the warehouse knows, or a UserError listing the ones it does."""
     if not period:
@@ -60,8 +65,7 @@ def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None)
         """,
         [period, unit, unit],
     )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows_as_dicts(cursor)
 
 
 def _number(value: Decimal | None, places: int) -> str:

@@ -20,7 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from pipelines.config import load_settings
-from pipelines.kpis import COLUMNS, UserError, check_period, open_warehouse
+from pipelines.kpis import COLUMNS, UserError, check_period, open_warehouse, rows_as_dicts
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CITY = "01"
@@ -81,15 +81,10 @@ class PeriodReport:
         return sorted(rows, key=lambda row: (row["registry_order"], row["kpi_order"]))
 
 
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datetime) -> PeriodReport:
     check_period(con, period)
-    (period_row,) = _dicts(con.execute("select * from marts.dim_periods where period_code = ?", [period]))
-    results = _dicts(
+    (period_row,) = rows_as_dicts(con.execute("select * from marts.dim_periods where period_code = ?", [period]))
+    results = rows_as_dicts(
         con.execute(
             f"""
             select {", ".join(f"r.{c}" for c in COLUMNS)}, u.level, u.registry_order, u.parent_name,
@@ -103,7 +98,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             [period],
         )
     )
-    months = _dicts(
+    months = rows_as_dicts(
         con.execute(
             """
             select period_code, name_vi, start_on, end_on,
@@ -115,7 +110,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             [period_row["end_on"], period_row["start_on"], period_row["year"]],
         )
     )
-    monthly = _dicts(
+    monthly = rows_as_dicts(
         con.execute(
             """
             select r.period, r.kpi_code,

@@ -1,12 +1,13 @@
 import unicodedata
 
+import polars as pl
 import pytest
 
 from pipelines.ingest.reference import (
     SectorCatalogue,
     UnitRegistry,
     hash_applicant_id,
-    normalize_applicant_id,
+    normalized_applicant_id,
     spreadsheet_number_to_id,
 )
 
@@ -62,8 +63,8 @@ def test_sector_code_wins_over_name_and_names_match_after_normalisation():
 
 
 def test_applicant_ids_are_normalised_before_hashing():
-    assert normalize_applicant_id(" 0123 456.789 ") == "0123456789"
-    assert normalize_applicant_id(" . ") is None
+    ids = pl.DataFrame({"id": [" 0123 456.789 ", " . "]}).select(normalized_applicant_id("id")).to_series().to_list()
+    assert ids == ["0123456789", None]
     assert spreadsheet_number_to_id(12345678901.0) == "012345678901"
     digest = hash_applicant_id("012345678901", "salt")
     assert len(digest) == 64 and "012345678901" not in digest

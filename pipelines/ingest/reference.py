@@ -12,6 +12,8 @@ from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
 
+import polars as pl
+
 from pipelines.config import SEEDS_DIR
 
 _WHITESPACE = re.compile(r"\s+")
@@ -37,12 +39,9 @@ def _without_kind(name: str) -> str:
     return name
 
 
-def normalize_applicant_id(value: str | None) -> str | None:
-    """Trimmed, spaces and dots removed; ``None`` when nothing is left."""
-    if value is None:
-        return None
-    cleaned = re.sub(r"[\s.]", "", unicodedata.normalize("NFC", value))
-    return cleaned or None
+def normalized_applicant_id(column: str) -> pl.Expr:
+    """An ID number NFC, without spaces and dots; null when nothing is left."""
+    return pl.col(column).str.normalize("NFC").str.replace_all(r"[\s.]", "").replace("", None)
 
 
 def spreadsheet_number_to_id(value: float) -> str:
@@ -51,11 +50,11 @@ def spreadsheet_number_to_id(value: float) -> str:
 
 
 def hash_applicant_id(normalized_id: str, salt: str) -> str:
-    return hmac.new(salt.encode(), normalized_id.encode(), sha256).hexdigest()
+    return applicant_hasher(salt)(normalized_id)
 
 
 def applicant_hasher(salt: str) -> Callable[[str | None], str | None]:
-    """``hash_applicant_id`` for many IDs: the keyed state is set up once and copied per ID."""
+    """HMAC-SHA256 of IDs under the salt: the keyed state is set up once and copied per ID."""
     keyed = hmac.new(salt.encode(), digestmod=sha256)
 
     def hash_one(normalized_id: str | None) -> str | None:

@@ -17,6 +17,7 @@ from pipelines.ingest.reference import (
     UnitRegistry,
     applicant_hasher,
     normalize_text,
+    normalized_applicant_id,
 )
 
 
@@ -154,9 +155,9 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
 
     frame = _map_unique(frame, ["sector_code", "sector_name"], sectors.code_for, "resolved_sector")
 
-    # normalize_applicant_id, on the whole column; then one keyed hash per distinct ID.
-    applicant = pl.col("applicant_id").str.normalize("NFC").str.replace_all(r"[\s.]", "").replace("", None)
-    frame = _map_unique(frame.with_columns(applicant.alias("_applicant")), ["_applicant"], applicant_hasher(salt), "applicant_hash")
+    # Normalised on the whole column, then one keyed hash per distinct ID.
+    frame = frame.with_columns(normalized_applicant_id("applicant_id").alias("_applicant"))
+    frame = _map_unique(frame, ["_applicant"], applicant_hasher(salt), "applicant_hash")
 
     frame = frame.with_columns(
         *(parse_datetime(raw).alias(parsed_name) for raw, parsed_name in DOSSIER_DATES.items()),
