@@ -11,13 +11,16 @@ import sys
 from dbt.cli.main import dbtRunner
 
 from pipelines.config import load_settings
+from pipelines.kpis import UserError, require_warehouse
 from pipelines.project import DBT_PROJECT_DIR
 
 
 def main() -> int:
     settings = load_settings()
-    if not settings.warehouse.is_file():
-        print(f"No warehouse at {settings.warehouse}: run `make run` first (or set CCHC_WAREHOUSE).", file=sys.stderr)
+    try:
+        require_warehouse(settings)
+    except UserError as error:
+        print(error, file=sys.stderr)
         return 2
     os.environ["CCHC_WAREHOUSE"] = str(settings.warehouse)
     out_dir = settings.warehouse.parent / "dbt_docs"

@@ -41,11 +41,15 @@ def check_period(con: duckdb.DuckDBPyConnection, period: str) -> None:
         )
 
 
+def require_warehouse(settings: Settings) -> None:
+    if not settings.warehouse.is_file():
+        raise UserError(f"No warehouse at {settings.warehouse}: run `make run` first (or set CCHC_WAREHOUSE).")
+
+
 @contextmanager
 def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection on the published warehouse: it never blocks a nightly run."""
-    if not settings.warehouse.is_file():
-        raise UserError(f"No warehouse at {settings.warehouse}: run `make run` first (or set CCHC_WAREHOUSE).")
+    require_warehouse(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         yield con
 
