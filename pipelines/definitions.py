@@ -1,11 +1,10 @@
 """The one Dagster entry point."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from pipelines.assets import alerts, cchc_dbt_models, ingest_drops, published_warehouse
 from pipelines.checks import ingestion_boundary_gate, kpi_targets_gate
-from pipelines.project import dbt_project
+from pipelines.resources import dbt_cli
 from pipelines.schedules import nightly_job, nightly_schedule
 from pipelines.sensors import new_drop_sensor, run_failure_alert
 
@@ -15,5 +14,5 @@ defs = dg.Definitions(
     jobs=[nightly_job],
     schedules=[nightly_schedule],
     sensors=[new_drop_sensor, run_failure_alert],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+    resources={"dbt": dbt_cli},
 )

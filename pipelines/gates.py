@@ -63,22 +63,35 @@ def kpi_gate_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def boundary_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per file seen, with per-file counts of loaded rows that break a row rule."""
+    """One row per file seen, with per-file counts of loaded rows that break a row rule.
+
+    A loaded file never changes, so its counts are taken once, from its own Parquet only, and kept
+    in ``audit.loaded_rule_counts``: a nightly run reads the new files, not the year.
+    """
+    con.execute(
+        """
+        create table if not exists audit.loaded_rule_counts (
+            file_hash varchar, loaded_missing_required bigint, loaded_status_outside_set bigint,
+            loaded_channel_outside_set bigint, loaded_due_before_received bigint, loaded_resolved_without_finish bigint
+        );
+        insert into audit.loaded_rule_counts
+        select
+            file_hash,
+            count(*) filter (where dossier_id is null or unit_code is null or received_at is null or due_at is null),
+            count(*) filter (where status not between 1 and 10),
+            count(*) filter (where channel not in (1, 2, 3)),
+            count(*) filter (where due_at::date < received_at::date),
+            count(*) filter (where status in (9, 10) and finished_at is null and returned_at is null)
+        from raw.dossiers
+        where lake_file in (
+            select lake_file from audit.ingested_files
+            where kind = 'dossiers' and status = 'loaded' and file_hash not in (select file_hash from audit.loaded_rule_counts)
+        )
+        group by file_hash
+        """
+    )
     return con.execute(
         """
-        with loaded as (
-            select
-                file_hash,
-                count(*) filter (where dossier_id is null or unit_code is null or received_at is null or due_at is null)
-                    as loaded_missing_required,
-                count(*) filter (where status not between 1 and 10) as loaded_status_outside_set,
-                count(*) filter (where channel not in (1, 2, 3)) as loaded_channel_outside_set,
-                count(*) filter (where due_at::date < received_at::date) as loaded_due_before_received,
-                count(*) filter (where status in (9, 10) and finished_at is null and returned_at is null)
-                    as loaded_resolved_without_finish
-            from raw.dossiers
-            group by file_hash
-        )
         select
             files.path, files.status, files.reason, files.rows_read,
             files.rows_loaded + files.rows_quarantined as rows_accounted, files.rows_quarantined,
@@ -88,7 +101,7 @@ def boundary_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             coalesce(loaded_due_before_received, 0) as loaded_due_before_received,
             coalesce(loaded_resolved_without_finish, 0) as loaded_resolved_without_finish
         from audit.ingested_files as files
-        left join loaded using (file_hash)
+        left join audit.loaded_rule_counts using (file_hash)
         where files.status <> 'skipped'
         order by files.path
         """

@@ -1,6 +1,9 @@
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
 from pipelines.definitions import defs
+from pipelines.project import dbt_project
+from pipelines.resources import dbt_cli
 
 
 def test_definitions_load_as_one_lineage_graph():
@@ -29,3 +32,8 @@ def test_nightly_schedule_evaluates_to_a_run_of_the_whole_graph():
     context = dg.build_schedule_context()
     requests = schedule.evaluate_tick(context).run_requests
     assert len(requests) == 1 and requests[0].job_name in (None, "nightly")
+
+
+def test_the_dbt_resource_knows_the_version_that_dbt_reports():
+    """The resource skips dagster-dbt's `dbt --version` call; the answer must stay the same."""
+    assert dbt_cli._cli_version == DbtCliResource(project_dir=dbt_project)._cli_version

@@ -36,11 +36,12 @@ def ingest(raw: Path, lake_dir: Path) -> list[str]:
 
 
 def lake_state(lake_dir: Path) -> tuple[list, list]:
-    """What dbt reads (the exposed raw rows) and the manifest without its timestamps and timings."""
+    """What dbt reads (the exposed raw rows) and the manifest without its timestamps, timings and
+    lake paths (which name the lake directory)."""
     with duckdb.connect() as con:
         Lake(lake_dir).expose(con)
-        rows = con.execute("select * exclude (file_hash) from raw.dossiers order by all").fetchall()
-        files = con.execute("select * exclude (ingested_at, ingest_seconds) from audit.ingested_files order by path").fetchall()
+        rows = con.execute("select * exclude (file_hash, lake_file) from raw.dossiers order by all").fetchall()
+        files = con.execute("select * exclude (ingested_at, ingest_seconds, lake_file) from audit.ingested_files order by path").fetchall()
     return rows, files
 
 

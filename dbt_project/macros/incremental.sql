@@ -1,26 +1,40 @@
-{# Incremental builds (pipelines/incremental.py): files ingested after var('changed_since'). Without
-   the variable every loaded file counts as changed, which makes an incremental run a full one.
+{# Incremental builds (pipelines/incremental.py): the files ingested after var('changed_since'), by
+   file_hash, or by lake_file to read staging: a filter on lake_file opens only these files of the lake.
+   Without the variable every loaded file counts as changed, which makes an incremental run a full one.
    dbt_project.yml spells the same filter out for the staging tests: macros cannot run there. #}
-{% macro changed_files() -%}
-    select file_hash
+{% macro changed_files(column='file_hash') -%}
+    select {{ column }}
     from {{ source('audit', 'ingested_files') }}
     where status = 'loaded'
     {%- if var('changed_since', none) %} and ingested_at > '{{ var("changed_since") }}'::timestamp{% endif %}
 {%- endmacro %}
 
-{# Every version, old and new, of the keys that changed files mention. #}
-{% macro changed_versions(relation, key) -%}
-    select * from {{ relation }}
-    where {{ key }} in (select {{ key }} from {{ relation }} where file_hash in ({{ changed_files() }}))
+{# The versions a latest-state model decides among, each with the days its KPI events fall on.
+   A full build: every version in the lake. An incremental one: the rows of the changed files and
+   the current winner of each key they mention (from this model's table); supersession is a total
+   order, so the winner of these is the winner of every version ever loaded. #}
+{% macro versions_to_decide(staging, key, event_days) -%}
+    {%- if is_incremental() %}
+    with new_versions as (
+        select *, {{ event_days }} as event_days from {{ staging }} where lake_file in ({{ changed_files('lake_file') }})
+    )
+    select * from new_versions
+    union all by name
+    select {% for column in adapter.get_columns_in_relation(staging) if column.name != 'lake_file' %}{{ column.name }}, {% endfor %}event_days
+    from {{ this }}
+    where {{ key }} in (select {{ key }} from new_versions)
+    {%- else %}
+    select *, {{ event_days }} as event_days from {{ staging }}
+    {%- endif %}
 {%- endmacro %}
 
-{# The days a KPI event of any version of a changed dossier, PAKN item or rating can fall on: the
-   periods holding them are the only ones an incremental build recomputes. #}
+{# The days a KPI event of any version of an item whose latest version came in a changed file can
+   fall on (event_days gathers them across versions, the replaced winner's included): the periods
+   holding them are the only ones an incremental build recomputes. #}
 {% macro touched_days() -%}
-    select unnest([received_on, finished_on, returned_on]) as day
-    from ({{ changed_versions(ref('stg_raw__dossiers'), 'dossier_id') }})
+    select unnest(event_days) as day from {{ ref('int_dossiers__latest') }} where file_hash in ({{ changed_files() }})
     union
-    select due_on from ({{ changed_versions(ref('stg_raw__pakn'), 'pakn_id') }})
+    select unnest(event_days) from {{ ref('int_pakn__latest') }} where file_hash in ({{ changed_files() }})
     union
-    select rated_on from ({{ changed_versions(ref('stg_raw__ratings'), 'dossier_id') }})
+    select unnest(event_days) from {{ ref('int_ratings__latest') }} where file_hash in ({{ changed_files() }})
 {%- endmacro %}

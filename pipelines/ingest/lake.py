@@ -250,13 +250,19 @@ class Lake:
                 "select table_type from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
             ).fetchall():
                 con.execute(f"drop {'view' if object_type == 'VIEW' else 'table'} {schema}.{name}")
+            # lake_file (DuckDB's virtual filename column): a filter on it skips the other files
+            # unopened, so an incremental build reads only the new files of a year-long lake.
+            lake_file = ", filename as lake_file" if schema == "raw" else ""
             if paths:
-                con.execute(f"create view {schema}.{name} as select * from read_parquet({paths!r})")
+                con.execute(f"create view {schema}.{name} as select *{lake_file} from read_parquet({paths!r})")
             else:
-                empty = pl.DataFrame(schema={**LAKE_SCHEMAS[kind], **PROVENANCE})  # noqa: F841 (read by DuckDB)
+                columns = {**LAKE_SCHEMAS[kind], **PROVENANCE, **({"lake_file": pl.String} if lake_file else {})}
+                empty = pl.DataFrame(schema=columns)  # noqa: F841 (read by DuckDB)
                 con.execute(f"create table {schema}.{name} as select * from empty")
         manifest = pl.DataFrame([asdict(e) for e in entries], schema=_MANIFEST_SCHEMA).with_columns(  # noqa: F841
-            pl.col("drop_date").str.to_date(), pl.col("ingested_at").str.to_datetime()
+            pl.col("drop_date").str.to_date(),
+            pl.col("ingested_at").str.to_datetime(),
+            lake_file=pl.Series([str(self.data_path(e.kind, e.file_hash)) if e.status == "loaded" else None for e in entries], dtype=pl.String),
         )
         con.execute("create or replace table audit.ingested_files as select * from manifest order by drop_date, source_file")
 

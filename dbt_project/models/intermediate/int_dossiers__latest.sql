@@ -1,11 +1,10 @@
 -- The current state of every dossier, with the facts the KPIs of docs/kpis.md are built from.
--- Incremental: only dossiers that newly ingested files mention are re-decided, among all their versions.
+-- Incremental: only dossiers that newly ingested files mention are re-decided (versions_to_decide).
 {{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
 -- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as (
-    {% if is_incremental() %}{{ changed_versions(ref('stg_raw__dossiers'), 'dossier_id') }}
-    {% else %}select * from {{ ref('stg_raw__dossiers') }}{% endif %}
+    {{ versions_to_decide(ref('stg_raw__dossiers'), 'dossier_id', '[received_on, finished_on, returned_on]') }}
 ),
 
 latest as (

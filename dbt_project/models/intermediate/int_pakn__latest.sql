@@ -2,8 +2,7 @@
 -- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as (
-    {% if is_incremental() %}{{ changed_versions(ref('stg_raw__pakn'), 'pakn_id') }}
-    {% else %}select * from {{ ref('stg_raw__pakn') }}{% endif %}
+    {{ versions_to_decide(ref('stg_raw__pakn'), 'pakn_id', '[due_on]') }}
 )
 
 {{ latest_version('versions', 'pakn_id') }}

@@ -3,8 +3,7 @@
 -- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as (
-    {% if is_incremental() %}{{ changed_versions(ref('stg_raw__ratings'), 'dossier_id') }}
-    {% else %}select * from {{ ref('stg_raw__ratings') }}{% endif %}
+    {{ versions_to_decide(ref('stg_raw__ratings'), 'dossier_id', '[rated_on]') }}
 )
 
 {{ latest_version('versions', 'dossier_id') }}

@@ -3,9 +3,9 @@
 -- Named kpi_results, not fct_, because analysts and `make kpis` are promised marts.kpi_results.
 -- Incremental: a build recomputes whole periods, only those holding a day that changed files touch.
 {{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
--- depends_on: {{ ref('stg_raw__dossiers') }}
--- depends_on: {{ ref('stg_raw__pakn') }}
--- depends_on: {{ ref('stg_raw__ratings') }}
+-- depends_on: {{ ref('int_dossiers__latest') }}
+-- depends_on: {{ ref('int_pakn__latest') }}
+-- depends_on: {{ ref('int_ratings__latest') }}
 -- depends_on: {{ source('audit', 'ingested_files') }}
 
 with periods as (
@@ -15,13 +15,10 @@ with periods as (
     {% endif %}
 ),
 
-events as (
-    select * from {{ ref('int_kpi_events') }}
-),
-
 -- Every KPI but EID_AUTH counts each item once (one event per dossier, PAKN item or rating), so
 -- per-day counts add up to any period and across units: summing a small daily table is far
--- cheaper than counting distinct keys over every (event, period) pair.
+-- cheaper than counting distinct keys over every (event, period) pair. (Events are read here and
+-- for EID_AUTH below, not through one shared CTE, which DuckDB would materialise whole.)
 daily as (
     select
         kpi_code,
@@ -29,7 +26,7 @@ daily as (
         event_on,
         count(*) filter (where is_numerator) as numerator,
         count(*) as denominator
-    from events
+    from {{ ref('int_kpi_events') }}
     where kpi_code <> 'EID_AUTH'
     group by kpi_code, unit_code, event_on
 ),
@@ -48,19 +45,42 @@ item_counts as (
 ),
 
 -- EID_AUTH counts applicants: distinct per unit, and recounted across the city (one person
--- applying to two units is one applicant of the city).
-applicant_counts as (
+-- applying to two units is one applicant of the city). Each applicant is first reduced to one row
+-- per period and unit (a numerator when any of their dossiers there is): counting those rows gives
+-- the distinct counts, far cheaper than count(distinct) over grouping sets.
+applicants as (
     select
         periods.period_code,
         events.kpi_code,
-        grouping(events.unit_code) = 1 as is_city_roll_up,
-        coalesce(events.unit_code, '01') as unit_code,
-        count(distinct events.counting_key) filter (where events.is_numerator) as numerator,
-        count(distinct events.counting_key) as denominator
-    from events
+        events.unit_code,
+        events.counting_key,
+        bool_or(events.is_numerator) as is_numerator
+    from {{ ref('int_kpi_events') }} as events
     inner join periods on events.event_on between periods.start_on and periods.end_on
     where events.kpi_code = 'EID_AUTH'
-    group by grouping sets ((periods.period_code, events.kpi_code, events.unit_code), (periods.period_code, events.kpi_code))
+    group by all
+),
+
+city_applicants as (
+    select period_code, kpi_code, counting_key, bool_or(is_numerator) as is_numerator
+    from applicants
+    group by all
+),
+
+applicant_counts as (
+    select
+        period_code,
+        kpi_code,
+        false as is_city_roll_up,
+        unit_code,
+        count(*) filter (where is_numerator) as numerator,
+        count(*) as denominator
+    from applicants
+    group by all
+    union all
+    select period_code, kpi_code, true, '01', count(*) filter (where is_numerator), count(*)
+    from city_applicants
+    group by all
 ),
 
 counts as (

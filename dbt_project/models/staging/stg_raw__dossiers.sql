@@ -21,5 +21,6 @@ select
     drop_date,
     source_file,
     row_number as source_row_number,
-    file_hash
+    file_hash,
+    lake_file
 from {{ source('raw', 'dossiers') }}

@@ -1,0 +1,29 @@
+"""Resources: the dbt CLI, without the per-run start-up this project does not use."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib.metadata import version as installed_version
+
+from dagster_dbt import DbtCliResource
+from packaging.version import Version
+
+from pipelines.project import dbt_project
+
+
+class DbtCli(DbtCliResource):
+    """dagster-dbt's resource, minus two costs it pays on every run (measured at ≈5 s of a 55 s
+    nightly run): starting dbt once more just to read its version (``dbt --version``, 3 s of
+    imports), and building an in-process dbt adapter, which serves only row-count and column
+    metadata fetches that this project never asks for. The version comes from the installed
+    dbt-core (pinned in uv.lock) instead."""
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(installed_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args) -> None:
+        return None
+
+
+dbt_cli = DbtCli(project_dir=dbt_project)
