@@ -1,6 +1,7 @@
 """The lake under resends, deltas, re-drops, odd folders, arbitrary night splits and kill -9."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.config import PROJECT_ROOT
+from pipelines.ingest import lake as lake_module
 from pipelines.ingest.lake import Lake, discover_drops
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 
@@ -165,3 +167,25 @@ def test_files_unchanged_since_last_night_are_not_read_again(tmp_path):
     ingest(raw, lake)
     _, files = lake_state(lake)
     assert [f[4] for f in files] == ["loaded"]
+
+
+def test_files_checked_together_give_what_each_gives_alone(tmp_path, monkeypatch):
+    """A drop's files of one dialect are checked in one pass, then split back by file: every
+    file's loaded rows, quarantined rows and counts are those it gets when checked alone."""
+    raw = tmp_path / "raw"
+    shutil.copytree(PROJECT_ROOT / "data" / "raw" / "2024-06-20", raw / "2024-06-20")
+    for dvcqg in sorted((raw / "2024-06-20").glob("*_hoso_*.jsonl"))[:4]:  # bad lines in several files
+        with dvcqg.open("a", encoding="utf-8") as export:
+            export.write('{"MaHoSo": "broken\n{"MaHoSo": "X-1", "DonViXuLy": "999", "TrangThaiHoSo": 4}\n')
+    ingest(raw, tmp_path / "together")
+    monkeypatch.setattr(lake_module, "BATCH_BYTES", 0)  # every file a batch of its own
+    ingest(raw, tmp_path / "alone")
+
+    def quarantine(lake_dir: Path) -> list[tuple]:
+        with duckdb.connect() as con:
+            Lake(lake_dir).expose(con)
+            return con.execute("select * from audit.quarantined_rows order by all").fetchall()
+
+    assert lake_state(tmp_path / "together") == lake_state(tmp_path / "alone")
+    assert quarantine(tmp_path / "together") == quarantine(tmp_path / "alone")
+    assert len({row[-1] for row in quarantine(tmp_path / "together")}) == 4, "bad rows in four files"

@@ -1,18 +1,25 @@
 {# Supersession (docs/exports.md): per key, the row of the latest drop wins; inside a drop, the
    file whose NFC name sorts last (DuckDB compares strings by code point), then the later row.
-   The winner keeps event_days of every version (see versions_to_decide), not where the lake keeps it. #}
+   The winner keeps event_days of every version (see versions_to_decide), not where the lake keeps it.
+   Winners are ranked on a few narrow columns, then their whole rows fetched by (file, row): sorting
+   every version's every column is what a year-long lake cannot afford. `relation` should be a CTE
+   declared `not materialized`, since it is read twice. #}
 {% macro latest_version(relation, key) -%}
-select * exclude (version_rank, event_days_of_versions, lake_file)
-    replace (list_sort(list_distinct(flatten(event_days_of_versions))) as event_days)
-from (
-    select
-        *,
-        row_number() over (
-            partition by {{ key }}
-            order by drop_date desc, source_file desc, source_row_number desc
-        ) as version_rank,
-        list(event_days) over (partition by {{ key }}) as event_days_of_versions
-    from {{ relation }}
-)
-where version_rank = 1
+select {{ relation }}.* exclude (event_days, lake_file), winners.event_days
+from {{ relation }}
+inner join (
+    select file_hash, source_row_number, list_sort(list_distinct(flatten(event_days_of_versions))) as event_days
+    from (
+        select
+            file_hash,
+            source_row_number,
+            row_number() over (
+                partition by {{ key }}
+                order by drop_date desc, source_file desc, source_row_number desc
+            ) as version_rank,
+            list(event_days) over (partition by {{ key }}) as event_days_of_versions
+        from {{ relation }}
+    )
+    where version_rank = 1
+) as winners using (file_hash, source_row_number)
 {%- endmacro %}

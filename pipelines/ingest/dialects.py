@@ -208,6 +208,8 @@ def read_csv_export(text: str) -> ParsedFile:
 
 
 def _cell_text(value: object, *, is_id: bool = False) -> str | None:
+    if type(value) is str:  # most cells, so tested first
+        return _blank_to_null(value)
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
@@ -249,7 +251,9 @@ def read_district_workbook(content: bytes, units: UnitRegistry) -> pl.DataFrame:
     id_position = columns["applicant_id"]
     records = []
     for row in cells[header_index + 1 :]:
-        values = [_cell_text(c, is_id=i == id_position) for i, c in enumerate(row)]
+        values = [_cell_text(c) for c in row]
+        if id_position is not None and id_position < len(row):
+            values[id_position] = _cell_text(row[id_position], is_id=True)
         if all(v is None for v in values) or (values and values[0] and normalize_text(values[0]).startswith("tổng")):
             break  # a blank or totals row ends the data; anything below is a footer
         record = {column: None if i is None else values[i] for column, i in columns.items()}

@@ -205,8 +205,12 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
         "result_digitized",
         "applicant_hash",
     )
-    online_without_level = loaded.filter((pl.col("channel") == 2) & pl.col("service_level").is_null()).height
-    return CheckedRows(loaded, quarantined, online_without_level)
+    return CheckedRows(loaded, quarantined, online_without_level(loaded))
+
+
+def online_without_level(loaded: pl.DataFrame) -> int:
+    """Loaded online dossiers whose export gave no service level (counted, never guessed)."""
+    return loaded.filter((pl.col("channel") == 2) & pl.col("service_level").is_null()).height
 
 
 def check_pakn(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
