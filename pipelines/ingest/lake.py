@@ -235,18 +235,17 @@ class Lake:
         for (kind, dialect, _), group in parsed_by_shape.items():
             started = time.perf_counter()
             # Row numbers shifted past the previous file's, so each file's rows are a range again.
-            offsets = [0]
-            for _, parsed, _ in group[:-1]:
-                offsets.append(offsets[-1] + (parsed.rows["row_number"].max() or 0))
+            last_rows = [parsed.rows["row_number"].max() or 0 for _, parsed, _ in group]
+            offsets = [sum(last_rows[:position]) for position in range(len(group))]
             rows = pl.concat(
                 [parsed.rows.with_columns(pl.col("row_number") + offset) for (_, parsed, _), offset in zip(group, offsets)], how="vertical_relaxed"
             )
             checked = _check(ParsedFile(kind, dialect, rows), units, sectors, salt)
             check_seconds_per_row = _since(started) / max(rows.height, 1)
-            for (index, parsed, parse_seconds), offset in zip(group, offsets):
+            for (index, parsed, parse_seconds), offset, last_row in zip(group, offsets, last_rows):
                 file, base = batch[index]
                 started = time.perf_counter()
-                in_file = pl.col("row_number").is_between(offset + 1, offset + (parsed.rows["row_number"].max() or 0))
+                in_file = pl.col("row_number").is_between(offset + 1, offset + last_row)
                 unshifted = pl.col("row_number") - offset
                 loaded = checked.loaded.filter(in_file).with_columns(unshifted)
                 quarantined = checked.quarantined.filter(in_file).with_columns(unshifted)
