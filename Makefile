@@ -19,7 +19,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: help setup run test kpis report docs dev bench-data bench
+.PHONY: help setup run test kpis report docs dev bench-data bench registry
 
 help:
 	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
@@ -30,6 +30,7 @@ help:
 	@echo "make dev                               Dagster UI and daemon (schedule live)"
 	@echo "make bench-data SCALE=1000000          a synthetic city-year of drops in bench/data/scale-SCALE/raw"
 	@echo "make bench [BENCH_SCALES=1000000,5000000 BENCH_RUNS=3]  the benchmark, written to bench/results.md"
+	@echo "make registry                          rewrite data/seeds/units.csv from vietnamadminunits and our own units"
 	@echo "make setup                             install the locked environment (run by the others)"
 
 setup: $(VENV_STAMP)
@@ -65,6 +66,9 @@ bench-data: $(VENV_STAMP)
 
 bench: $(MANIFEST)
 	$(RUN) python -m bench.run --scales "$(BENCH_SCALES)" --runs "$(BENCH_RUNS)"
+
+registry: $(VENV_STAMP)
+	$(RUN) python -m pipelines.registry
 
 dev: $(MANIFEST)
 	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"

@@ -92,6 +92,7 @@ def test_igate_columns_may_come_in_any_order():
         ({"Ngày hẹn trả": ""}, "missing_due_date"),
         ({"Ngày có kết quả": "02/05/2024 23:00"}, "date_before_received"),
         ({"Đơn vị xử lý": "Quận 1"}, "unknown_unit"),
+        ({"Đơn vị xử lý": "UBND phường Quang Trung"}, "ambiguous_unit"),
         ({"Lĩnh vực": "Thuế"}, "unknown_sector"),
         ({"Trạng thái": "Đã hủy"}, "unknown_status"),
         ({"Hình thức nộp": "Fax"}, "unknown_channel"),
@@ -182,7 +183,7 @@ def test_district_workbook_title_block_levels_mixed_dates_and_totals_row():
     checked = check_dossiers(parsed, units, sectors, SALT)
     assert parsed.rows.height == 3  # the totals row ends the data; the footer is not read
     assert checked.loaded["dossier_id"].to_list() == ["X1", "X2"]
-    assert checked.loaded["unit_code"].to_list() == ["002", "002.09"]
+    assert checked.loaded["unit_code"].to_list() == ["002", "00061"]
     assert checked.loaded["received_at"].to_list() == [dt.datetime(2024, 5, 27), dt.datetime(2024, 1, 19, 16, 45)]
     assert checked.loaded["applicant_hash"].to_list() == [
         hash_applicant_id("012345678901", SALT),  # a numeric cell, padded to 12 digits
@@ -229,7 +230,7 @@ def test_district_workbook_written_in_nfd_still_resolves_its_communes():
     )
     checked = check_dossiers(parse_file(Path("002.xlsx"), content, units), units, sectors, SALT)
     assert checked.quarantined.height == 0
-    assert checked.loaded["unit_code"].to_list() == ["002.09"]
+    assert checked.loaded["unit_code"].to_list() == ["00061"]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from pipelines.ingest.reference import (
+    AMBIGUOUS_UNIT,
     SectorCatalogue,
     UnitRegistry,
     hash_applicant_id,
@@ -29,10 +30,10 @@ def nfd(text: str) -> str:
         ("  huyện   BA VÌ ", "271"),
         (nfd("Huyện Đan Phượng"), "273"),
         ("Sở Tư pháp", "STP"),
-        ("Phường Kim Mã", "001.12"),
-        ("UBND phường Kim Mã, quận Ba Đình", "001.12"),
-        ("Phường Kim Mã (Ba Đình)", "001.12"),
-        (nfd("Phường Hàng Bạc (Quận Hoàn Kiếm)"), "002.09"),
+        ("Phường Kim Mã", "00028"),
+        ("UBND phường Kim Mã, quận Ba Đình", "00028"),
+        ("Phường Kim Mã (Ba Đình)", "00028"),
+        (nfd("Phường Hàng Bạc (Quận Hoàn Kiếm)"), "00061"),
     ],
 )
 def test_display_names_match_registered_units(display_name, code):
@@ -47,11 +48,30 @@ def test_anything_else_is_an_unknown_unit(display_name):
     assert units.match_name(display_name) is None
 
 
+@pytest.mark.parametrize(
+    ("display_name", "code"),
+    [
+        ("UBND phường Quang Trung", AMBIGUOUS_UNIT),  # Đống Đa and Hà Đông
+        (nfd("Xã Tiền Phong"), AMBIGUOUS_UNIT),  # Mê Linh and Thường Tín
+        ("Phường Quang Trung (Đống Đa)", "00214"),
+        ("UBND phường Quang Trung, quận Hà Đông", "09538"),
+        ("Phường Nguyễn Trung Trực (Ba Đình)", "00010"),  # former unit, from our own seed
+    ],
+)
+def test_a_commune_name_two_districts_share_needs_its_district(display_name, code):
+    assert units.match_name(display_name) == code
+
+
+def test_inside_a_district_workbook_a_shared_commune_name_is_that_districts():
+    assert units.match_commune("Phường Quang Trung", "006") == "00214"
+    assert units.match_commune("Phường Quang Trung", "268") == "09538"
+
+
 def test_workbook_title_names_a_district_and_communes_are_matched_inside_it():
     assert units.match_district_title("QUẬN HOÀN KIẾM") == "002"
     assert units.match_district_title("ỦY BAN NHÂN DÂN") is None
     assert units.match_district_title("DANH SÁCH HỒ SƠ THỦ TỤC HÀNH CHÍNH") is None
-    assert units.match_commune("Phường Hàng Bạc", "002") == "002.09"
+    assert units.match_commune("Phường Hàng Bạc", "002") == "00061"
     assert units.match_commune("Phường Hàng Bạc", "001") is None
 
 

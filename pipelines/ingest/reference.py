@@ -21,6 +21,9 @@ _WHITESPACE = re.compile(r"\s+")
 _COUNCIL_PREFIX = re.compile(r"^(ubnd|ủy ban nhân dân|uỷ ban nhân dân)\s+")
 _UNIT_KINDS = ("thị xã", "quận", "huyện", "phường", "xã", "thị trấn")
 _PAREN_DISTRICT = re.compile(r"^(?P<commune>.+?)\s*\((?P<district>[^()]+)\)$")
+# What ``UnitRegistry.match_name`` returns for a commune name two districts share, written without
+# its district: not a unit code, so the row rules quarantine it with its own reason.
+AMBIGUOUS_UNIT = "?ambiguous"
 
 
 def normalize_text(value: str) -> str:
@@ -113,13 +116,16 @@ class UnitRegistry:
         return None
 
     def match_name(self, display_name: str | None) -> str | None:
-        """The unit code of a display name, or ``None`` for an unknown unit."""
+        """The unit code of a display name, ``AMBIGUOUS_UNIT`` for a commune name that two districts
+        share written without its district, or ``None`` for an unknown unit."""
         if not display_name or not display_name.strip():
             return None
         name = normalize_unit_name(display_name)
         candidates = self._by_name.get(name, [])
         if len(candidates) == 1:
             return candidates[0].code
+        if len(candidates) > 1:
+            return AMBIGUOUS_UNIT
         if "," in name:
             commune, _, district = name.rpartition(",")
             return self._commune_in(commune, self._districts.get(normalize_unit_name(district)))

@@ -13,6 +13,7 @@ import polars as pl
 
 from pipelines.ingest.dialects import MALFORMED_LINE, ParsedFile
 from pipelines.ingest.reference import (
+    AMBIGUOUS_UNIT,
     SectorCatalogue,
     UnitRegistry,
     applicant_hasher,
@@ -180,6 +181,7 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
             "date_before_received",
         ),
         (pl.col("resolved_unit").is_null(), "unknown_unit"),
+        (pl.col("resolved_unit") == AMBIGUOUS_UNIT, "ambiguous_unit"),
         (pl.col("resolved_sector").is_null(), "unknown_sector"),
         (pl.col("status_code").is_null() & (pl.col("status") != MALFORMED_LINE).fill_null(True), "unknown_status"),
         (pl.col("channel_code").is_null() | pl.col("_level_unknown"), "unknown_channel"),
