@@ -28,13 +28,18 @@
     {%- endif %}
 {%- endmacro %}
 
-{# The days a KPI event of any version of an item whose latest version came in a changed file can
-   fall on (event_days gathers them across versions, the replaced winner's included): the periods
-   holding them are the only ones an incremental build recomputes. #}
-{% macro touched_days() -%}
-    select unnest(event_days) as day from {{ ref('int_dossiers__latest') }} where file_hash in ({{ changed_files() }})
-    union
-    select unnest(event_days) from {{ ref('int_pakn__latest') }} where file_hash in ({{ changed_files() }})
-    union
-    select unnest(event_days) from {{ ref('int_ratings__latest') }} where file_hash in ({{ changed_files() }})
+{# The span of days an item whose latest version came in a changed file may count on: from the
+   earliest to the latest day of any of its versions' events (event_days gathers them across
+   versions, the replaced winner's included; an open dossier's reaches the far future, since it is
+   in progress at every later evaluation date). The periods overlapping these spans are the only
+   ones an incremental build recomputes, besides those whose evaluation date moved. #}
+{% macro touched_spans() -%}
+    select distinct list_min(event_days) as first_day, list_max(event_days) as last_day
+    from (
+        select event_days from {{ ref('int_dossiers__latest') }} where file_hash in ({{ changed_files() }})
+        union all
+        select event_days from {{ ref('int_pakn__latest') }} where file_hash in ({{ changed_files() }})
+        union all
+        select event_days from {{ ref('int_ratings__latest') }} where file_hash in ({{ changed_files() }})
+    )
 {%- endmacro %}

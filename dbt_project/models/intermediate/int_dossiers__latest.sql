@@ -4,7 +4,10 @@
 -- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as not materialized (
-    {{ versions_to_decide(ref('stg_raw__dossiers'), 'dossier_id', '[received_on, finished_on, returned_on]') }}
+    -- An open version (status below 7) may be in progress at any later evaluation date: its span
+    -- reaches the far future, so every period from its receipt on is recomputed when it changes.
+    {{ versions_to_decide(ref('stg_raw__dossiers'), 'dossier_id',
+        "[received_on, finished_on, returned_on, case when status < 7 then date '9999-12-31' end]") }}
 ),
 
 latest as (
@@ -17,6 +20,7 @@ classified as (
         sectors.target_group as sector_group,
         status in (9, 10) as is_resolved,
         status not in (1, 3) as is_received,
+        status in (7, 8) as is_withdrawn_or_stopped,
         channel = 2 as is_online,
         channel = 2 and coalesce(service_level = 'TOAN_TRINH', false) as is_fully_online,
         -- A dossier with no ID number is its own applicant.

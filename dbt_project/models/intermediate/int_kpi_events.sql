@@ -32,14 +32,19 @@ select 'EID_AUTH', unit_code, received_on, applicant_key, vneid_authenticated
 from dossiers
 where is_received and is_online
 
+-- An item counts once its outcome is decided at the data date D: due by D, or handled and
+-- published by D. One due later and still open is not yet due, neither late nor on time.
 union all
 select
     'PAKN_ONTIME',
-    unit_code,
-    due_on,
-    pakn_id,
-    coalesce(handled_on <= due_on and published_on <= due_on, false)
-from {{ ref('int_pakn__latest') }}
+    pakn.unit_code,
+    pakn.due_on,
+    pakn.pakn_id,
+    coalesce(pakn.handled_on <= pakn.due_on and pakn.published_on <= pakn.due_on, false)
+from {{ ref('int_pakn__latest') }} as pakn
+cross join {{ ref('int_data_date') }} as dates
+where pakn.due_on <= dates.data_date
+    or (pakn.handled_on <= dates.data_date and pakn.published_on <= dates.data_date)
 
 union all
 select 'SATISFACTION', unit_code, rated_on, dossier_id, satisfaction_level >= 4

@@ -1,6 +1,7 @@
 -- Every report period (the plan's cut-off rule, any year) and calendar month of each year the
--- data touches. A year is touched when an event day falls in one of its report periods
--- (15 Dec of the year before to 14 Dec) or in one of its calendar months.
+-- data touches, with its evaluation date E = min(end, D) and its state at the data date D.
+-- A year is touched when an event day falls in one of its report periods (15 Dec of the year
+-- before to 14 Dec) or in one of its calendar months.
 with event_days as (
     select distinct event_on from {{ ref('int_kpi_events') }} where event_on is not null
 ),
@@ -38,8 +39,24 @@ months as (
         strftime(make_date(years.year, month, 1), '%B %Y') as name_en
     from years
     cross join range(1, 13) as month_numbers(month)
+),
+
+periods as (
+    select * from report_periods
+    union all
+    select * from months
 )
 
-select * from report_periods
-union all
-select * from months
+select
+    periods.*,
+    least(periods.end_on, dates.data_date) as evaluation_on,
+    case
+        when periods.end_on <= dates.data_date then 'closed'
+        when periods.start_on <= dates.data_date then 'running'
+        else 'not_started'
+    end as state,
+    -- Recomputed by an incremental build although no file touched it: its evaluation date moved.
+    coalesce(least(periods.end_on, dates.previous_data_date) <> least(periods.end_on, dates.data_date), true)
+        as is_moved_by_data_date
+from periods
+cross join {{ ref('int_data_date') }} as dates

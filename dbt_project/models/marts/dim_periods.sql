@@ -4,6 +4,8 @@ select
     year,
     start_on,
     end_on,
+    evaluation_on,
+    state,
     name_vi,
     name_en,
     row_number() over (order by year, order_in_year) as period_order

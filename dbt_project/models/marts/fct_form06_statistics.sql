@@ -1,48 +1,144 @@
--- Biểu số 06/VPCP/KSTT (Thông tư 01/2020/TT-VPCP): dossier statistics per unit and period.
--- received    = received in the period, online or in person / by post;
--- carried over = received before the period and still open at its start;
--- resolved    = finished in the period, early / on the due day / late;
--- in progress = received by the period end and still open then, within or past due
---               (past due when the due date is before the period end).
--- Withdrawn (7) and stopped (8) dossiers carry no closing date: they count as received, never as open.
-with dossiers as (
-    select * from {{ ref('int_dossiers__latest') }} where is_received
+-- Biểu số 06/VPCP/KSTT (Thông tư 01/2020/TT-VPCP): dossier statistics per period and row (every
+-- registered unit, the three level roll-ups, the city), for every sector (sector_code null: the
+-- row's total) and per sector within it. Periods are evaluated at E = min(end, data date); a
+-- period not started at the data date has no rows.
+--   carried over  = in progress on the day before the period starts;
+--   received      = received from the start to E, by channel;
+--   resolved      = finish date from the start to E: before the due day, on it, after it;
+--   withdrawn or stopped = status 7/8 received in the period (their exports carry no date);
+--   in progress   = in progress at E: within due (due on or after E) or overdue.
+-- Every row balances: carried over + received = resolved + withdrawn or stopped + in progress.
+{%- set measures = [
+    'carried_over', 'received_online', 'received_in_person', 'received_postal', 'received_total',
+    'resolved_early', 'resolved_on_time', 'resolved_late', 'resolved_total', 'withdrawn_or_stopped',
+    'in_progress_within_due', 'in_progress_overdue', 'in_progress_total'
+] %}
+
+with periods as (
+    select period_code, start_on, evaluation_on from {{ ref('int_periods') }} where state <> 'not_started'
 ),
 
-periods as (
-    select period_code, start_on, end_on from {{ ref('int_periods') }}
+dossiers as (
+    select unit_code, sector_code, channel, status, received_on, due_on, finish_on, is_withdrawn_or_stopped
+    from {{ ref('int_dossiers__latest') }}
+    where is_received
 ),
 
+-- Each dossier with each period it takes part in: received by E, and not resolved before the
+-- period (withdrawn or stopped ones only in the period they were received in).
 facts as (
     select
         periods.period_code,
         dossiers.unit_code,
-        dossiers.received_on between periods.start_on and periods.end_on as is_received_in_period,
-        dossiers.finish_on between periods.start_on and periods.end_on as is_resolved_in_period,
-        dossiers.status not in (7, 8) and dossiers.received_on < periods.start_on
-            and coalesce(dossiers.finish_on >= periods.start_on, true) as is_carried_over,
-        dossiers.status not in (7, 8) and dossiers.received_on <= periods.end_on
-            and coalesce(dossiers.finish_on > periods.end_on, true) as is_open_at_end,
-        dossiers.is_online,
-        dossiers.finish_on,
+        dossiers.sector_code,
+        dossiers.channel,
         dossiers.due_on,
-        periods.end_on
+        dossiers.finish_on,
+        dossiers.is_withdrawn_or_stopped,
+        dossiers.received_on >= periods.start_on as is_received_in_period,
+        dossiers.finish_on <= periods.evaluation_on as is_resolved_by_evaluation,
+        periods.evaluation_on
     from dossiers
     inner join periods
-        on dossiers.received_on <= periods.end_on
-        and coalesce(dossiers.finish_on >= periods.start_on, true)
+        on dossiers.received_on <= periods.evaluation_on
+        and case
+            when dossiers.is_withdrawn_or_stopped then dossiers.received_on >= periods.start_on
+            else dossiers.finish_on is null or dossiers.finish_on >= periods.start_on
+        end
+),
+
+unit_sector_counts as (
+    select
+        period_code,
+        unit_code,
+        sector_code,
+        count(*) filter (where not is_received_in_period and not is_withdrawn_or_stopped) as carried_over,
+        count(*) filter (where is_received_in_period and channel = 2) as received_online,
+        count(*) filter (where is_received_in_period and channel = 1) as received_in_person,
+        count(*) filter (where is_received_in_period and channel = 3) as received_postal,
+        count(*) filter (where is_received_in_period) as received_total,
+        count(*) filter (where is_resolved_by_evaluation and finish_on < due_on) as resolved_early,
+        count(*) filter (where is_resolved_by_evaluation and finish_on = due_on) as resolved_on_time,
+        count(*) filter (where is_resolved_by_evaluation and finish_on > due_on) as resolved_late,
+        count(*) filter (where is_resolved_by_evaluation) as resolved_total,
+        count(*) filter (where is_withdrawn_or_stopped) as withdrawn_or_stopped,
+        count(*) filter (where not is_withdrawn_or_stopped and coalesce(not is_resolved_by_evaluation, true) and due_on >= evaluation_on)
+            as in_progress_within_due,
+        count(*) filter (where not is_withdrawn_or_stopped and coalesce(not is_resolved_by_evaluation, true) and due_on < evaluation_on)
+            as in_progress_overdue,
+        count(*) filter (where not is_withdrawn_or_stopped and coalesce(not is_resolved_by_evaluation, true)) as in_progress_total
+    from facts
+    group by all
+),
+
+-- Units, levels and the city, each in total and per sector, in one pass.
+-- grouping(unit_code, level, sector_code): 0/1 a unit, 4/5 a level, 6/7 the city; odd = total.
+rolled as (
+    select
+        counts.period_code,
+        counts.unit_code,
+        units.level,
+        counts.sector_code,
+        grouping(counts.unit_code, units.level, counts.sector_code) as aggregation,
+        {% for measure in measures %}sum(counts.{{ measure }}) as {{ measure }}{{ ", " if not loop.last }}{% endfor %}
+    from unit_sector_counts as counts
+    inner join {{ ref('units') }} as units using (unit_code)
+    group by grouping sets (
+        (counts.period_code, counts.unit_code, units.level, counts.sector_code),
+        (counts.period_code, counts.unit_code, units.level),
+        (counts.period_code, units.level, counts.sector_code),
+        (counts.period_code, units.level),
+        (counts.period_code, counts.sector_code),
+        (counts.period_code)
+    )
+),
+
+-- Each count under its result row's code; the city's own dossiers count only in the city row.
+counts as (
+    select
+        rolled.period_code,
+        case
+            when rolled.aggregation in (0, 1) then rolled.unit_code
+            when rolled.aggregation in (4, 5) then roll_ups.unit_code
+            else '01'
+        end as unit_code,
+        rolled.sector_code,
+        {% for measure in measures %}rolled.{{ measure }}{{ ", " if not loop.last }}{% endfor %}
+    from rolled
+    left join {{ ref('roll_ups') }} as roll_ups on roll_ups.rolls_up_level = rolled.level
+    where rolled.aggregation >= 6 or rolled.level <> 'city'
+),
+
+result_rows as (
+    select unit_code, unit_name from {{ ref('units') }} where level in ('city', 'department', 'district', 'commune')
+    union all
+    select unit_code, unit_name from {{ ref('roll_ups') }}
+),
+
+-- Every row's total in every started period, zeros included; sector rows where they have dossiers.
+grid as (
+    select periods.period_code, result_rows.unit_code, result_rows.unit_name, null::varchar as sector_code
+    from periods
+    cross join result_rows
+    union all
+    select counts.period_code, counts.unit_code, result_rows.unit_name, counts.sector_code
+    from counts
+    inner join result_rows using (unit_code)
+    where counts.sector_code is not null
 )
 
 select
-    period_code as period,
-    unit_code,
-    count(*) filter (where is_received_in_period and is_online) as received_online,
-    count(*) filter (where is_received_in_period and not is_online) as received_in_person_or_post,
-    count(*) filter (where is_carried_over) as carried_over,
-    count(*) filter (where is_resolved_in_period and finish_on < due_on) as resolved_early,
-    count(*) filter (where is_resolved_in_period and finish_on = due_on) as resolved_on_time,
-    count(*) filter (where is_resolved_in_period and finish_on > due_on) as resolved_late,
-    count(*) filter (where is_open_at_end and due_on >= end_on) as in_progress_within_due,
-    count(*) filter (where is_open_at_end and due_on < end_on) as in_progress_past_due
-from facts
-group by all
+    grid.period_code as period,
+    grid.unit_code,
+    grid.unit_name,
+    grid.sector_code,
+    coalesce(sectors.sector_name, 'Tổng số') as sector_name,
+    {% for measure in measures %}coalesce(counts.{{ measure }}, 0) as {{ measure }},
+    {% endfor -%}
+    {{ rate_half_up('coalesce(counts.resolved_early + counts.resolved_on_time, 0)', 'coalesce(counts.resolved_total, 0)') }} as on_time_rate
+from grid
+left join counts
+    on counts.period_code = grid.period_code
+    and counts.unit_code = grid.unit_code
+    and counts.sector_code is not distinct from grid.sector_code
+left join {{ ref('sectors') }} as sectors on sectors.sector_code = grid.sector_code

@@ -1,9 +1,11 @@
--- One row per period, unit and KPI (docs/kpis.md, "Result rows"): every registered department,
--- district and commune, plus the city roll-up (unit 01) for every KPI but DIGITIZED_RESULT.
+-- One row per period, result row and KPI (docs/kpis.md, "Result rows"): the city (01, every KPI
+-- but DIGITIZED_RESULT), the three level roll-ups (CAP_TP, CAP_HUYEN, CAP_XA) and every
+-- registered department, district and commune. Each period is evaluated at E = min(end, D);
+-- a period not started at the data date D is all no_data.
 -- Named kpi_results, not fct_, because analysts and `make kpis` are promised marts.kpi_results.
--- Incremental: a build recomputes whole periods, only those holding a day that changed files touch.
+-- Incremental: a build recomputes whole periods: those an item of a changed file spans, and
+-- those whose evaluation date the new data date moved.
 {{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
--- depends_on: {{ ref('int_dossiers__latest') }}
 -- depends_on: {{ ref('int_pakn__latest') }}
 -- depends_on: {{ ref('int_ratings__latest') }}
 -- depends_on: {{ source('audit', 'ingested_files') }}
@@ -11,14 +13,26 @@
 with periods as (
     select * from {{ ref('int_periods') }}
     {% if is_incremental() %}
-    where exists (select 1 from ({{ touched_days() }}) as touched where touched.day between start_on and end_on)
+    where is_moved_by_data_date
+        or exists (
+            select 1 from ({{ touched_spans() }}) as touched
+            where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
+        )
     {% endif %}
 ),
 
--- Every KPI but EID_AUTH counts each item once (one event per dossier, PAKN item or rating), so
--- per-day counts add up to any period and across units: summing a small daily table is far
--- cheaper than counting distinct keys over every (event, period) pair. (Events are read here and
--- for EID_AUTH below, not through one shared CTE, which DuckDB would materialise whole.)
+started_periods as (
+    select * from periods where state <> 'not_started'
+),
+
+units as (
+    select unit_code, level from {{ ref('units') }}
+),
+
+-- Every KPI but EID_AUTH and OPEN_WITHIN_DUE counts each item once, on one day, so per-day counts
+-- add up to any period and across units: summing a small daily table is far cheaper than
+-- counting distinct keys over every (event, period) pair. (Events are read here and for EID_AUTH
+-- below, not through one shared CTE, which DuckDB would materialise whole.)
 daily as (
     select
         kpi_code,
@@ -31,82 +45,135 @@ daily as (
     group by kpi_code, unit_code, event_on
 ),
 
-item_counts as (
+-- OPEN_WITHIN_DUE: the dossiers in progress at each period's evaluation date E, and of them
+-- those not overdue (the due day itself is within time).
+backlog as (
     select
         periods.period_code,
-        daily.kpi_code,
-        grouping(daily.unit_code) = 1 as is_city_roll_up,
-        coalesce(daily.unit_code, '01') as unit_code,
-        sum(daily.numerator) as numerator,
-        sum(daily.denominator) as denominator
-    from daily
-    inner join periods on daily.event_on between periods.start_on and periods.end_on
-    group by grouping sets ((periods.period_code, daily.kpi_code, daily.unit_code), (periods.period_code, daily.kpi_code))
+        'OPEN_WITHIN_DUE' as kpi_code,
+        dossiers.unit_code,
+        count(*) filter (where dossiers.due_on >= periods.evaluation_on) as numerator,
+        count(*) as denominator
+    from {{ ref('int_dossiers__latest') }} as dossiers
+    inner join started_periods as periods
+        on dossiers.received_on <= periods.evaluation_on
+        and (dossiers.finish_on is null or dossiers.finish_on > periods.evaluation_on)
+    where dossiers.is_received and not dossiers.is_withdrawn_or_stopped
+    group by all
 ),
 
--- EID_AUTH counts applicants: distinct per unit, and recounted across the city (one person
--- applying to two units is one applicant of the city). Each applicant is first reduced to one row
--- per period and unit (a numerator when any of their dossiers there is): counting those rows gives
--- the distinct counts, far cheaper than count(distinct) over grouping sets.
+additive_unit_counts as (
+    select periods.period_code, daily.kpi_code, daily.unit_code, sum(daily.numerator) as numerator, sum(daily.denominator) as denominator
+    from daily
+    inner join started_periods as periods on daily.event_on between periods.start_on and periods.end_on
+    group by all
+    union all
+    select * from backlog
+),
+
+-- Units, levels and the city in one pass. grouping(unit_code, level): 0 a unit, 2 a level, 3 the city.
+additive_counts as (
+    select
+        counts.period_code,
+        counts.kpi_code,
+        counts.unit_code,
+        units.level,
+        grouping(counts.unit_code, units.level) as aggregation,
+        sum(counts.numerator) as numerator,
+        sum(counts.denominator) as denominator
+    from additive_unit_counts as counts
+    inner join units using (unit_code)
+    group by grouping sets (
+        (counts.period_code, counts.kpi_code, counts.unit_code, units.level),
+        (counts.period_code, counts.kpi_code, units.level),
+        (counts.period_code, counts.kpi_code)
+    )
+),
+
+-- EID_AUTH counts applicants: distinct per unit, and recounted within a level and across the city
+-- (one person applying to two units is one applicant of the city). Each applicant is first reduced
+-- to one row per period and unit (a numerator when any of their dossiers there is): counting those
+-- rows gives the distinct counts, far cheaper than count(distinct) over grouping sets.
 applicants as (
     select
         periods.period_code,
         events.kpi_code,
         events.unit_code,
+        units.level,
         events.counting_key,
         bool_or(events.is_numerator) as is_numerator
     from {{ ref('int_kpi_events') }} as events
-    inner join periods on events.event_on between periods.start_on and periods.end_on
+    inner join started_periods as periods on events.event_on between periods.start_on and periods.end_on
+    inner join units using (unit_code)
     where events.kpi_code = 'EID_AUTH'
+    group by all
+),
+
+level_applicants as (
+    select period_code, kpi_code, level, counting_key, bool_or(is_numerator) as is_numerator
+    from applicants
     group by all
 ),
 
 city_applicants as (
     select period_code, kpi_code, counting_key, bool_or(is_numerator) as is_numerator
-    from applicants
+    from level_applicants
     group by all
 ),
 
 applicant_counts as (
-    select
-        period_code,
-        kpi_code,
-        false as is_city_roll_up,
-        unit_code,
-        count(*) filter (where is_numerator) as numerator,
-        count(*) as denominator
+    select period_code, kpi_code, unit_code, level, 0 as aggregation, count(*) filter (where is_numerator) as numerator, count(*) as denominator
     from applicants
     group by all
     union all
-    select period_code, kpi_code, true, '01', count(*) filter (where is_numerator), count(*)
+    select period_code, kpi_code, null, level, 2, count(*) filter (where is_numerator), count(*)
+    from level_applicants
+    group by all
+    union all
+    select period_code, kpi_code, null, null, 3, count(*) filter (where is_numerator), count(*)
     from city_applicants
     group by all
 ),
 
+-- Each count under the code of the result row it fills. The city's own dossiers (unit 01, level
+-- city) count only in the city row: neither a unit row nor a level row takes them.
 counts as (
-    select * from item_counts
+    select
+        counts.period_code,
+        counts.kpi_code,
+        case counts.aggregation when 0 then counts.unit_code when 2 then roll_ups.unit_code else '01' end as unit_code,
+        counts.numerator,
+        counts.denominator
+    from (select * from additive_counts union all by name select * from applicant_counts) as counts
+    left join {{ ref('roll_ups') }} as roll_ups on roll_ups.rolls_up_level = counts.level
+    where counts.aggregation = 3 or counts.level <> 'city'
+),
+
+result_rows as (
+    select unit_code, unit_name, level as target_level, level = 'city' as is_city
+    from {{ ref('units') }}
+    where level in ('city', 'department', 'district', 'commune')
     union all
-    select * from applicant_counts
+    select unit_code, unit_name, rolls_up_level, false
+    from {{ ref('roll_ups') }}
 ),
 
 grid as (
     select
         periods.period_code,
-        units.unit_code,
-        units.unit_name,
-        units.level,
+        result_rows.unit_code,
+        result_rows.unit_name,
         kpis.kpi_code,
-        case units.level
+        case result_rows.target_level
             when 'city' then kpis.target_city
             when 'department' then kpis.target_department
             when 'district' then kpis.target_district
             when 'commune' then kpis.target_commune
         end as target
     from periods
-    cross join {{ ref('units') }} as units
+    cross join result_rows
     cross join {{ ref('kpis') }} as kpis
-    where units.level in ('department', 'district', 'commune')
-        or (units.level = 'city' and kpis.kpi_code <> 'DIGITIZED_RESULT')
+    where not (result_rows.is_city and kpis.kpi_code = 'DIGITIZED_RESULT')
 ),
 
 counted as (
@@ -119,8 +186,6 @@ counted as (
         on counts.period_code = grid.period_code
         and counts.unit_code = grid.unit_code
         and counts.kpi_code = grid.kpi_code
-        -- a dossier handled by the city itself (unit 01) counts only in the roll-up
-        and counts.is_city_roll_up = (grid.level = 'city')
 )
 
 select
