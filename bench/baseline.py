@@ -86,7 +86,11 @@ def read_district(path: Path, districts: dict[str, str], communes: dict[tuple[st
 
 def read_drops(raw_dir: Path) -> dict[str, pl.DataFrame]:
     units = pl.read_csv(SEEDS_DIR / "units.csv", infer_schema=False)
-    by_name = dict(zip(units["unit_name"], units["unit_code"], strict=True))
+    district_names = dict(units.filter(pl.col("level") == "district").select("unit_code", "unit_name").iter_rows())
+    by_name = {  # the generator writes a commune with its district: "Phường X (Quận Y)"
+        f"{name} ({district_names[parent]})" if level == "commune" else name: code
+        for name, code, parent, level in units.select("unit_name", "unit_code", "parent_code", "level").iter_rows()
+    }
     districts = {name.upper(): code for name, code, level in units.select("unit_name", "unit_code", "level").iter_rows() if level == "district"}
     communes = {(parent, name): code for name, code, parent, level in units.select("unit_name", "unit_code", "parent_code", "level").iter_rows() if level == "commune"}
     sectors = dict(pl.read_csv(SEEDS_DIR / "sectors.csv", infer_schema=False).select("sector_name", "sector_code").iter_rows())
@@ -123,9 +127,12 @@ with latest_dossiers as (
     select * from dossiers
     qualify row_number() over (partition by dossier_id order by drop_date desc, source_file desc, row_number desc) = 1
 ),
+data_date as (
+    select max(drop_date) as d from (select drop_date from dossiers union all select drop_date from pakn union all select drop_date from ratings)
+),
 d as (
     select *, s.target_group as sector_group, status in (9, 10) as resolved, status not in (1, 3) as received,
-           coalesce(finished_at, returned_at)::date as finish_on, received_at::date as received_on,
+           case when status in (9, 10) then coalesce(finished_at, returned_at)::date end as finish_on, received_at::date as received_on,
            coalesce(applicant, 'dossier:' || dossier_id) as applicant_key
     from latest_dossiers left join sectors as s using (sector_code)
 ),
@@ -141,14 +148,15 @@ events as (
     union all select 'DIGITIZED_RESULT', unit_code, finish_on, dossier_id, digitized from d where resolved
     union all select 'FULLY_ONLINE', unit_code, received_on, dossier_id, channel = 2 and coalesce(service_level = 'TOAN_TRINH', false) from d where received
     union all select 'EID_AUTH', unit_code, received_on, applicant_key, vneid from d where received and channel = 2
-    union all select 'PAKN_ONTIME', unit_code, due_on, pakn_id, coalesce(handled_on <= due_on and published_on <= due_on, false) from latest_pakn
+    union all select 'PAKN_ONTIME', unit_code, due_on, pakn_id, coalesce(handled_on <= due_on and published_on <= due_on, false)
+        from latest_pakn, data_date where due_on <= data_date.d or (handled_on <= data_date.d and published_on <= data_date.d)
     union all select 'SATISFACTION', unit_code, rated_on, dossier_id, level >= 4 from latest_ratings
 ),
 years as (
     select distinct year(day) + (month(day) = 12 and day(day) >= 15)::int as year from events where day is not null
     union select distinct year(day) from events where day is not null
 ),
-periods as (
+all_periods as (
     select y.year || '-' || r.period_suffix as period,
            (make_date(y.year, 1, 15) + to_months(r.start_month_offset))::date as start_on,
            (make_date(y.year, 1, 14) + to_months(r.end_month_offset))::date as end_on
@@ -157,27 +165,49 @@ periods as (
     select strftime(make_date(y.year, m, 1), '%Y-%m'), make_date(y.year, m, 1), last_day(make_date(y.year, m, 1))
     from years as y cross join range(1, 13) as t(m)
 ),
+periods as (
+    select all_periods.*, least(end_on, data_date.d) as e from all_periods, data_date where start_on <= data_date.d
+),
 daily as (
     select kpi_code, unit_code, day, count(*) filter (where ok) as n, count(*) as d
     from events where kpi_code <> 'EID_AUTH' group by all
 ),
-counts as (
-    select p.period, e.kpi_code, coalesce(e.unit_code, '01') as unit_code, grouping(e.unit_code) = 1 as city,
-           sum(e.n) as numerator, sum(e.d) as denominator
-    from daily as e join periods as p on e.day between p.start_on and p.end_on
-    group by grouping sets ((p.period, e.kpi_code, e.unit_code), (p.period, e.kpi_code))
+unit_counts as (
+    select p.period, e.kpi_code, e.unit_code, sum(e.n) as n, sum(e.d) as d
+    from daily as e join periods as p on e.day between p.start_on and p.end_on group by all
     union all
-    select p.period, e.kpi_code, coalesce(e.unit_code, '01'), grouping(e.unit_code) = 1,
-           count(distinct e.k) filter (where e.ok), count(distinct e.k)
-    from events as e join periods as p on e.day between p.start_on and p.end_on
-    where e.kpi_code = 'EID_AUTH'
-    group by grouping sets ((p.period, e.kpi_code, e.unit_code), (p.period, e.kpi_code))
+    select p.period, 'OPEN_WITHIN_DUE', x.unit_code, count(*) filter (where x.due_at::date >= p.e), count(*)
+    from d as x join periods as p on x.received_on <= p.e and (x.finish_on is null or x.finish_on > p.e)
+    where x.received and x.status not in (7, 8) group by all
+),
+applicants as (
+    select p.period, e.unit_code, u.level, e.k, bool_or(e.ok) as ok
+    from events as e join periods as p on e.day between p.start_on and p.end_on join units as u using (unit_code)
+    where e.kpi_code = 'EID_AUTH' group by all
+),
+counts as (
+    select c.period, c.kpi_code,
+           case when grouping(c.unit_code) = 0 then c.unit_code when grouping(u.level) = 0 then r.unit_code else '01' end as unit_code,
+           grouping(c.unit_code, u.level) as g, u.level, sum(c.n) as numerator, sum(c.d) as denominator
+    from unit_counts as c join units as u using (unit_code) left join roll_ups as r on r.rolls_up_level = u.level
+    group by grouping sets ((c.period, c.kpi_code, c.unit_code, u.level, r.unit_code), (c.period, c.kpi_code, u.level, r.unit_code), (c.period, c.kpi_code))
+    union all
+    select period, 'EID_AUTH', unit_code, 0, level, count(*) filter (where ok), count(*) from applicants group by all
+    union all
+    select period, 'EID_AUTH', r.unit_code, 2, level, count(distinct k) filter (where ok), count(distinct k)
+    from applicants join roll_ups as r on r.rolls_up_level = applicants.level group by all
+    union all
+    select period, 'EID_AUTH', '01', 3, null, count(distinct k) filter (where ok), count(distinct k) from applicants group by all
+),
+result_rows as (
+    select unit_code, unit_name, level from units
+    union all select unit_code, unit_name, rolls_up_level from roll_ups
 ),
 grid as (
-    select p.period, u.unit_code, u.unit_name, u.level, k.kpi_code,
+    select p.period, u.unit_code, u.unit_name, k.kpi_code,
            case u.level when 'city' then k.target_city when 'department' then k.target_department
                         when 'district' then k.target_district else k.target_commune end as target
-    from periods as p cross join units as u cross join kpis as k
+    from all_periods as p cross join result_rows as u cross join kpis as k
     where u.level <> 'city' or k.kpi_code <> 'DIGITIZED_RESULT'
 )
 select g.period, g.unit_code, g.unit_name, g.kpi_code,
@@ -187,7 +217,8 @@ select g.period, g.unit_code, g.unit_name, g.kpi_code,
        case when coalesce(c.denominator, 0) = 0 then 'no_data'
             when 100 * c.numerator >= round(g.target * 100) * c.denominator then 'met' else 'below' end as status
 from grid as g
-left join counts as c on c.period = g.period and c.unit_code = g.unit_code and c.kpi_code = g.kpi_code and c.city = (g.level = 'city')
+left join (select * from counts where g = 3 or level <> 'city') as c
+    on c.period = g.period and c.unit_code = g.unit_code and c.kpi_code = g.kpi_code
 """
 
 
@@ -195,7 +226,7 @@ def compute_kpis(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     con = duckdb.connect()
     for name, frame in frames.items():
         con.register(name, frame)
-    for seed in ("units", "sectors", "kpis", "report_periods"):
+    for seed in ("units", "roll_ups", "sectors", "kpis", "report_periods"):
         con.execute(f"create table {seed} as select * from read_csv('{SEEDS_DIR / seed}.csv', all_varchar = true)")
     con.execute("alter table kpis alter target_city type decimal(3, 2); alter table kpis alter target_department type decimal(3, 2)")
     con.execute("alter table kpis alter target_district type decimal(3, 2); alter table kpis alter target_commune type decimal(3, 2)")

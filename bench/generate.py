@@ -83,11 +83,15 @@ def generate_dossiers(scale: int, rng: np.random.Generator) -> pl.DataFrame:
     at_work = lambda days: (days + rng.integers(7 * 60 + 30, 17 * 60, scale).astype("timedelta64[m]")).astype("datetime64[us]")  # noqa: E731
     channel = np.where(rng.random(scale) < online_rate[unit_index], 2, np.where(rng.random(scale) < 0.9, 1, 3))
     sector_index = rng.integers(0, len(sectors), scale)
+    # A commune's display name carries its district, as one-stop exports write it: fourteen commune
+    # names exist in two districts, and a bare one would be quarantined as ambiguous.
+    district_names = {u["unit_code"]: u["unit_name"] for u in units if u["level"] == "district"}
+    display_names = [f"{u['unit_name']} ({district_names[u['parent_code']]})" if u["level"] == "commune" else u["unit_name"] for u in units]
     return pl.DataFrame(
         {
             "seq": np.arange(1, scale + 1),
             "unit_code": np.array([u["unit_code"] for u in units])[unit_index],
-            "unit_name": np.array([u["unit_name"] for u in units])[unit_index],
+            "unit_name": np.array(display_names)[unit_index],
             "level": np.array([u["level"] for u in units])[unit_index],
             "parent_code": np.array([u["parent_code"] for u in units])[unit_index],
             "sector_code": np.array([s["sector_code"] for s in sectors])[sector_index],
@@ -202,7 +206,8 @@ def write_district_workbooks(rows: pl.DataFrame, units: dict[str, str], folder: 
         pl.when(pl.col("level") == "commune").then(pl.col("parent_code")).otherwise(pl.col("unit_code")).alias("district"),
         "dossier_id", "procedure_name", "sector_name",
         pl.when(pl.col("level") == "commune").then(pl.lit("Xã")).otherwise(pl.lit("Huyện")).alias("handling_level"),
-        pl.when(pl.col("level") == "commune").then(pl.col("unit_name")).otherwise(pl.lit("")).alias("commune"),
+        # inside its district's workbook a commune goes by its own name
+        pl.when(pl.col("level") == "commune").then(pl.col("unit_name").str.replace(r" \(.*\)$", "")).otherwise(pl.lit("")).alias("commune"),
         channel.alias("channel"), _text_date("received_at"), _text_date("due_on", with_time=False),
         _text_date("finished_at").fill_null(""), _text_date("returned_at").fill_null(""),
         pl.col("status").replace_strict(STATUS_DISTRICT, return_dtype=pl.String),

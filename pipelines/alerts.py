@@ -84,20 +84,30 @@ def _percent(value) -> str:
     return f"{Decimal(str(value)) * 100:.2f}".replace(".", ",") + "%"
 
 
-def _kpi_message(unit_name: str, rows: pd.DataFrame) -> tuple[str, str]:
-    subject = f"[CCHC] {unit_name}: {len(rows)} chỉ tiêu chưa đạt"
+def _period_heading(row) -> str:
+    """``Kỳ báo cáo 2025-Q1 (số liệu đến ngày 20/12/2024)``: a running period says how far its data go."""
+    heading = f"Kỳ báo cáo {row.period}"
+    if row.period_state == "running":
+        heading += f" (số liệu đến ngày {row.evaluation_on:%d/%m/%Y})"
+    return heading + ":"
+
+
+def _kpi_message(recipient_name: str, rows: pd.DataFrame) -> tuple[str, str]:
+    subject = f"[CCHC] {recipient_name}: {len(rows)} chỉ tiêu chưa đạt"
     lines = [
-        f"Kính gửi {unit_name},",
+        f"Kính gửi {recipient_name},",
         "",
         "Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) ghi nhận "
         "các chỉ tiêu chưa đạt mục tiêu sau:",
     ]
-    for period, group in rows.groupby("period", sort=False):
-        lines += ["", f"Kỳ báo cáo {period}:"]
+    for _, group in rows.groupby("period", sort=False):
+        lines += ["", _period_heading(group.iloc[0])]
         for row in group.itertuples():
             change = "" if row.change == "new" else " (số liệu thay đổi)"
+            # The city office also receives the city's and the levels' rows: each names its row.
+            whose = "" if row.unit_name == recipient_name else f"{row.unit_name}: "
             lines.append(
-                f"  - {row.kpi_name}: {_percent(row.value)} ({row.numerator}/{row.denominator}), "
+                f"  - {whose}{row.kpi_name}: {_percent(row.value)} ({row.numerator}/{row.denominator}), "
                 f"mục tiêu {_percent(row.target)}{change}"
             )
     lines += ["", "Đề nghị đơn vị rà soát và có biện pháp khắc phục."]
@@ -128,16 +138,21 @@ def sync_kpi_alerts(con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channel
     to_alert = con.execute(
         """
         select b.*, case when s.period is null or s.status = 'resolved' then 'new' else 'changed' end as change,
-               u.unit_name, k.name_vi as kpi_name
+               u.unit_name, k.name_vi as kpi_name, p.state as period_state, p.evaluation_on,
+               -- the city's and the level roll-ups' rows go to the city's reform office
+               case when u.level in ('city', 'roll_up') then ? else b.unit_code end as recipient_unit,
+               coalesce(recipient.unit_name, u.unit_name) as recipient_name
         from below_now as b
         left join audit.alert_state as s using (period, unit_code, kpi_code)
         join marts.dim_units as u using (unit_code)
         join marts.dim_kpis as k using (kpi_code)
         join marts.dim_periods as p on p.period_code = b.period
+        left join marts.dim_units as recipient on recipient.unit_code = ? and u.level in ('city', 'roll_up')
         where s.period is null or s.status = 'resolved'
            or s.numerator <> b.numerator or s.denominator <> b.denominator
         order by u.registry_order, p.period_order, k.kpi_order
-        """
+        """,
+        [CITY, CITY],
     ).df()
     resolved = con.execute(
         """
@@ -151,22 +166,23 @@ def sync_kpi_alerts(con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channel
     ).fetchall()
 
     message_ids = {}
-    for unit_code, rows in to_alert.groupby("unit_code", sort=False):
-        unit_name = rows["unit_name"].iloc[0]
+    for unit_code, rows in to_alert.groupby("recipient_unit", sort=False):
+        unit_name = rows["recipient_name"].iloc[0]
         subject, body = _kpi_message(unit_name, rows)
+        alerts = rows[["period", "unit_code", "unit_name", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target", "change"]]
         payload = {
             "kind": "kpi_below",
             "recipient_unit": unit_code,
             "unit_name": unit_name,
             "subject": subject,
             "text": body,
-            "alerts": rows[["period", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target", "change"]].to_dict("records"),
+            "alerts": alerts.assign(evaluated_on=rows["evaluation_on"].astype(str), period_state=rows["period_state"]).to_dict("records"),
         }
         message_ids[unit_code] = _enqueue(
             con, reference=f"kpi:{unit_code}:{now.isoformat()}", kind="kpi_below", recipient_unit=unit_code,
             subject=subject, body=body, payload=payload, channels=channels, now=now,
         )  # fmt: skip
-    alerted = to_alert.assign(message_id=to_alert["unit_code"].map(message_ids))  # noqa: F841 (read by DuckDB)
+    alerted = to_alert.assign(message_id=to_alert["recipient_unit"].map(message_ids))  # noqa: F841 (read by DuckDB)
     # One statement for every alerted row: row-by-row upserts cost seconds at city scale.
     con.execute(
         """

@@ -45,7 +45,7 @@ class GateOutcome:
 
 
 def kpi_gate_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every unit result of every report period that has started by the newest drop."""
+    """Every result row (units, levels, the city) of every report period started by the data date."""
     return con.execute(
         """
         select r.period, r.unit_code, r.unit_name, r.kpi_code, r.numerator, r.denominator, r.value, r.target, r.status,
@@ -56,7 +56,7 @@ def kpi_gate_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         join marts.dim_units as u using (unit_code)
         join marts.dim_kpis as k using (kpi_code)
         where p.period_kind = 'report'
-          and p.start_on <= (select max(drop_date) from audit.ingested_files)
+          and p.state <> 'not_started'
         order by p.period_order, u.registry_order, k.kpi_order
         """
     ).df()

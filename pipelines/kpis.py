@@ -54,6 +54,21 @@ def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
 
 
+def data_date_note(period: dict) -> str:
+    """What an official must know about a period's figures: how far its data go when it is running."""
+    if period["state"] == "running":
+        return f"kỳ đang diễn ra, số liệu đến ngày {period['evaluation_on']:%d/%m/%Y}"
+    if period["state"] == "not_started":
+        return "kỳ chưa bắt đầu, chưa có số liệu"
+    return f"số liệu đến ngày {period['evaluation_on']:%d/%m/%Y}"
+
+
+def fetch_period(con: duckdb.DuckDBPyConnection, period: str) -> dict:
+    check_period(con, period)
+    (row,) = rows_as_dicts(con.execute("select * from marts.dim_periods where period_code = ?", [period]))
+    return row
+
+
 def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None) -> list[dict]:
     check_period(con, period)
     if unit is not None and not con.execute("select 1 from marts.dim_units where unit_code = ?", [unit]).fetchall():
@@ -104,7 +119,7 @@ def _percent(value: Decimal | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
 
 
-def to_table(rows: list[dict]) -> str:
+def to_table(rows: list[dict], period: dict) -> str:
     header = ["Đơn vị", "Chỉ tiêu", "Tử số/Mẫu số", "Kết quả", "Mục tiêu", "Đánh giá"]
     body, previous_unit = [], None
     for row in rows:
@@ -119,7 +134,11 @@ def to_table(rows: list[dict]) -> str:
         cell.rjust(width) if i in (2, 3, 4) else cell.ljust(width) for i, (cell, width) in enumerate(zip(line, widths, strict=True))
     ).rstrip()
     below = sum(row["status"] == "below" for row in rows)
-    title = f"Kết quả chỉ tiêu CCHC kỳ {rows[0]['period']}: {below} chỉ tiêu không đạt / {len(rows)}" if rows else "Không có kết quả"
+    title = (
+        f"Kết quả chỉ tiêu CCHC kỳ {period['period_code']} ({data_date_note(period)}): {below} chỉ tiêu không đạt / {len(rows)}"
+        if rows
+        else "Không có kết quả"
+    )
     return "\n".join([title, "", aligned(header), aligned(["-" * w for w in widths]), *map(aligned, body)]) + "\n"
 
 
@@ -135,11 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"Unknown FORMAT '{args.format}': use table, csv or json.")
         with open_warehouse(settings) as con:
             rows = fetch_results(con, args.period, args.unit or None)
+            period = fetch_period(con, args.period)
     except UserError as error:
         print(error, file=sys.stderr)
         return 2
-    render = {"table": to_table, "csv": to_csv, "json": to_json}[args.format]
-    sys.stdout.write(render(rows))
+    rendered = to_table(rows, period) if args.format == "table" else {"csv": to_csv, "json": to_json}[args.format](rows)
+    sys.stdout.write(rendered)
     return 0
 
 

@@ -20,17 +20,29 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from pipelines.config import load_settings
-from pipelines.kpis import COLUMNS, UserError, check_period, open_warehouse, rows_as_dicts
+from pipelines.kpis import COLUMNS, UserError, data_date_note, fetch_period, open_warehouse, rows_as_dicts
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CITY = "01"
 LEVEL_LABELS = {
     "city": "Thành phố",
+    "roll_up": "Theo cấp",
     "department": "Sở, ban, ngành",
     "district": "Quận, huyện, thị xã",
     "commune": "Xã, phường, thị trấn",
 }
 STATUS_LABELS = {"met": "Đạt", "below": "Không đạt", "no_data": "Không có dữ liệu"}
+ROLL_UP_LEVELS = ("city", "roll_up")
+# Biểu số 06's columns in the form's order: (column of marts.fct_form06_statistics, header).
+FORM06_COLUMNS = [
+    ("carried_over", "Kỳ trước chuyển qua"), ("received_online", "Trực tuyến"), ("received_in_person", "Trực tiếp"),
+    ("received_postal", "Bưu chính công ích"), ("received_total", "Tổng tiếp nhận mới"),
+    ("resolved_early", "Trước hạn"), ("resolved_on_time", "Đúng hạn"), ("resolved_late", "Quá hạn"),
+    ("resolved_total", "Tổng đã giải quyết"), ("withdrawn_or_stopped", "Rút, dừng xử lý"),
+    ("in_progress_within_due", "Trong hạn"), ("in_progress_overdue", "Quá hạn"), ("in_progress_total", "Tổng đang giải quyết"),
+]  # fmt: skip
+# The form's column groups over those columns: (header, how many columns).
+FORM06_GROUPS = [("Tiếp nhận", 5), ("Đã giải quyết", 4), ("Rút, dừng", 1), ("Đang giải quyết", 3)]
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class KpiSection:
     name_vi: str
     plan_section: str
     city: dict | None  # the city roll-up row; None for KPIs without one (DIGITIZED_RESULT)
+    levels: list[dict]  # the level roll-ups: CAP_TP, CAP_HUYEN, CAP_XA
     units: list[dict]  # every unit's row, in registry order
     targets: dict[str, Decimal]  # level -> target, for the levels this KPI has
 
@@ -47,8 +60,8 @@ class KpiSection:
 
     @property
     def rows(self) -> list[dict]:
-        """The city first, then every unit."""
-        return ([self.city] if self.city else []) + self.units
+        """The city first, then the levels, then every unit."""
+        return ([self.city] if self.city else []) + self.levels + self.units
 
     @property
     def below(self) -> list[dict]:
@@ -67,12 +80,22 @@ class TrendRow:
 @dataclass(frozen=True)
 class PeriodReport:
     period: dict
-    data_as_of: date | None
     generated_at: datetime
     sections: list[KpiSection]
+    form06: list[dict]  # Biểu 06 total rows: the city, the levels, every unit (zeros included)
+    form06_city_sectors: list[dict]  # the city's Biểu 06 rows per sector
     months: list[dict]
     trend: list[TrendRow]
     silent_units: list[dict]  # units whose every KPI is no_data in the period
+
+    @property
+    def data_date_note(self) -> str:
+        return data_date_note(self.period)
+
+    @property
+    def form06_active(self) -> list[dict]:
+        """The Biểu 06 rows worth a line on paper: roll-ups, and units with any dossier."""
+        return [row for row in self.form06 if row["level"] in ROLL_UP_LEVELS or row["carried_over"] or row["received_total"]]
 
     @property
     def rows(self) -> list[dict]:
@@ -82,8 +105,7 @@ class PeriodReport:
 
 
 def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datetime) -> PeriodReport:
-    check_period(con, period)
-    (period_row,) = rows_as_dicts(con.execute("select * from marts.dim_periods where period_code = ?", [period]))
+    period_row = fetch_period(con, period)
     results = rows_as_dicts(
         con.execute(
             f"""
@@ -115,26 +137,39 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             """
             select r.period, r.kpi_code,
                    max(r.value) filter (where r.unit_code = ?) as city_value,
-                   count(*) filter (where r.status = 'below' and r.unit_code <> ?) as units_below
+                   count(*) filter (where r.status = 'below' and u.level not in ('city', 'roll_up')) as units_below
             from marts.kpi_results as r
+            join marts.dim_units as u using (unit_code)
             where r.period in (select period_code from marts.dim_periods where period_kind = 'month' and year = ?)
             group by all
             """,
-            [CITY, CITY, period_row["year"]],
+            [CITY, period_row["year"]],
         )
     )
-    (data_as_of,) = con.execute("select max(drop_date) from audit.ingested_files where status = 'loaded'").fetchone()
+    form06 = rows_as_dicts(
+        con.execute(
+            """
+            select f.*, u.level, u.registry_order
+            from marts.fct_form06_statistics as f
+            join marts.dim_units as u using (unit_code)
+            where f.period = ? and (f.sector_code is null or f.unit_code = ?)
+            order by u.registry_order, f.sector_code nulls first
+            """,
+            [period, CITY],
+        )
+    )
 
     sections = []
     for kpi_code in dict.fromkeys(row["kpi_code"] for row in results):
         rows = [row for row in results if row["kpi_code"] == kpi_code]
-        units = [row for row in rows if row["unit_code"] != CITY]
+        units = [row for row in rows if row["level"] not in ROLL_UP_LEVELS]
         sections.append(
             KpiSection(
                 kpi_code=kpi_code,
                 name_vi=rows[0]["kpi_name"],
                 plan_section=rows[0]["plan_section"],
                 city=next((row for row in rows if row["unit_code"] == CITY), None),
+                levels=[row for row in rows if row["level"] == "roll_up"],
                 units=units,
                 targets={level: row["target"] for level in LEVEL_LABELS for row in rows if row["level"] == level},
             )
@@ -152,14 +187,15 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
     ]
     statuses: dict[str, set[str]] = {}
     for row in results:
-        if row["unit_code"] != CITY:
+        if row["level"] not in ROLL_UP_LEVELS:
             statuses.setdefault(row["unit_code"], set()).add(row["status"])
     silent = [row for row in sections[0].units if statuses[row["unit_code"]] == {"no_data"}] if sections else []
     return PeriodReport(
         period=period_row,
-        data_as_of=data_as_of,
         generated_at=generated_at,
         sections=sections,
+        form06=[row for row in form06 if row["sector_code"] is None],
+        form06_city_sectors=[row for row in form06 if row["sector_code"] is not None],
         months=months,
         trend=trend,
         silent_units=silent,
@@ -204,7 +240,9 @@ def render_html(report: PeriodReport) -> str:
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     environment.filters.update(percent=percent, integer=integer, vn_date=vn_date)
-    environment.globals.update(level_labels=LEVEL_LABELS, status_labels=STATUS_LABELS, sparkline=sparkline)
+    environment.globals.update(
+        level_labels=LEVEL_LABELS, status_labels=STATUS_LABELS, sparkline=sparkline, form06_columns=FORM06_COLUMNS, form06_groups=FORM06_GROUPS
+    )
     return environment.get_template("report.html.j2").render(report=report)
 
 
@@ -227,6 +265,39 @@ def _sheet(workbook: Workbook, title: str, heading: str, header: list[str], widt
         sheet.column_dimensions[get_column_letter(i)].width = width
     sheet.freeze_panes = "A4"
     return sheet
+
+
+def _form06_sheet(workbook: Workbook, report: PeriodReport, title: str) -> None:
+    """Biểu số 06 laid out as the official form: grouped two-row header, every row of the warehouse."""
+    sheet = workbook.create_sheet("Biểu 06")
+    sheet.append([f"Biểu số 06/VPCP/KSTT — Tình hình, kết quả giải quyết TTHC — {title} ({report.data_date_note})"])
+    sheet["A1"].font = Font(bold=True, size=13)
+    sheet.append([])
+    top = ["STT", "Mã", "Đơn vị / lĩnh vực"]
+    for group, width in FORM06_GROUPS:
+        top += [group] + [None] * (width - 1)
+    sheet.append([*top, "Tỷ lệ đúng hạn, trước hạn"])
+    sheet.append([None, None, None, *(header for _, header in FORM06_COLUMNS), None])
+    for column in (1, 2, 3, 4 + len(FORM06_COLUMNS)):
+        sheet.merge_cells(start_row=3, end_row=4, start_column=column, end_column=column)
+    start = 4
+    for _, width in FORM06_GROUPS:
+        sheet.merge_cells(start_row=3, end_row=3, start_column=start, end_column=start + width - 1)
+        start += width
+    for cell in [*sheet[3], *sheet[4]]:
+        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
+        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+    city_sectors = [{**row, "unit_name": f"    {row['sector_name']}"} for row in report.form06_city_sectors]
+    rows = [report.form06[0], *city_sectors, *report.form06[1:]] if report.form06 else []
+    for number, row in enumerate(rows, start=1):
+        sheet.append([number, row["unit_code"], row["unit_name"], *(row[c] for c, _ in FORM06_COLUMNS), row["on_time_rate"]])
+        sheet.cell(sheet.max_row, 4 + len(FORM06_COLUMNS)).number_format = PERCENT
+        if row["level"] in ROLL_UP_LEVELS and row["sector_code"] is None:
+            for cell in sheet[sheet.max_row]:
+                cell.font = Font(bold=True)
+    for i, width in enumerate([6, 10, 42, *([11] * len(FORM06_COLUMNS)), 13], start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+    sheet.freeze_panes = "D5"
 
 
 def write_workbook(report: PeriodReport, path: Path) -> None:
@@ -278,6 +349,8 @@ def write_workbook(report: PeriodReport, path: Path) -> None:
     trend.cell(trend.max_row, 1).font = Font(bold=True)
     for row in report.trend:
         trend.append([row.kpi_code, row.name_vi, *row.units_below])
+
+    _form06_sheet(workbook, report, title)
 
     silent = _sheet(workbook, "Không có dữ liệu", f"Đơn vị không gửi dữ liệu — {title}", ["Mã đơn vị", "Đơn vị", "Cấp"], [11, 42, 22])
     for row in report.silent_units:

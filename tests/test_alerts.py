@@ -72,6 +72,24 @@ def test_first_alerts_once_per_unit_then_nothing_on_an_unchanged_rerun(warehouse
     assert len(smtp.messages) == 2 and len(webhook.payloads) == 2
 
 
+def test_city_and_level_rows_go_to_the_reform_office_and_a_running_period_says_its_data_date(warehouse, servers):
+    smtp, webhook = servers
+    channels = channels_for(smtp, webhook)
+    results = below(("2024-Q1", "01", "ONTIME", 9, 10), ("2024-Q1", "CAP_HUYEN", "ONTIME", 5, 6), ("2025-Q1", "CAP_XA", "FULLY_ONLINE", 1, 4))
+
+    report = sync_kpi_alerts(warehouse, results, channels, NIGHT)
+    deliver_pending(warehouse, channels, NIGHT)
+    assert (report.alerted, report.messages) == (3, 1)
+    (message,) = smtp.messages
+    assert message["Subject"] == "[CCHC] Thành phố Hà Nội: 3 chỉ tiêu chưa đạt"
+    body = message.get_content()
+    assert "Cấp huyện (quận, huyện, thị xã): Tỷ lệ hồ sơ TTHC giải quyết đúng hạn" in body
+    assert "Kỳ báo cáo 2025-Q1 (số liệu đến ngày 20/12/2024):" in body and "Kỳ báo cáo 2024-Q1:" in body
+    (payload,) = webhook.payloads
+    assert payload["recipient_unit"] == "01"
+    assert {(a["unit_code"], a["period_state"]) for a in payload["alerts"]} == {("01", "closed"), ("CAP_HUYEN", "closed"), ("CAP_XA", "running")}
+
+
 def test_a_change_while_below_realerts_and_recovery_is_resolved(warehouse, servers):
     smtp, webhook = servers
     channels = channels_for(smtp, webhook)
@@ -120,7 +138,8 @@ def test_every_expected_below_row_is_alerted_and_no_other(sample_warehouse, expe
     other_rows = {(r["period"], r["unit_code"], r["kpi_code"]) for r in expected_kpis if r["status"] != "below"}
     assert below_rows <= alerted and not other_rows & alerted
     gated = {(row["period"], row["unit_code"], row["kpi_code"]) for (rows,) in gate for row in json.loads(rows)}
-    assert {key for key in gated if key[0].startswith("2024-")} == below_rows
+    expected_periods = {r["period"] for r in expected_kpis}
+    assert {key for key in gated if key[0] in expected_periods} == below_rows
 
 
 def test_new_drop_sensor_requests_a_run_for_folders_not_seen(tmp_path, monkeypatch):

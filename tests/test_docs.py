@@ -43,4 +43,4 @@ def test_dbt_docs_render_the_column_descriptions(docs, chromium, tmp_path):
     dom = run_chromium(chromium, tmp_path, "--virtual-time-budget=15000", "--dump-dom", url).stdout
     text = " ".join(unescape(re.sub(r"<script.*?</script>|<style.*?</style>|<[^>]+>", " ", dom, flags=re.S)).split())
     assert "Biểu số 06/VPCP/KSTT" in text
-    assert "Open at the period end, due before it / Đang giải quyết quá hạn." in text
+    assert "In progress at the evaluation date, past its due day / Đang giải quyết quá hạn." in text

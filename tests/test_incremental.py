@@ -14,7 +14,7 @@ from bench.generate import generate
 from tests.conftest import materialize
 
 COMPARED = [
-    "marts.kpi_results", "marts.fct_dossiers", "marts.fct_form06_statistics", "marts.dim_periods",
+    "marts.kpi_results", "marts.fct_dossiers", "marts.fct_form06_statistics", "marts.dim_periods", "marts.dim_units",
     "intermediate.int_dossiers__latest", "intermediate.int_pakn__latest", "intermediate.int_ratings__latest",
 ]  # fmt: skip
 SHIFT = timedelta(days=45)
@@ -54,6 +54,31 @@ def drops(tmp_path_factory) -> list[Path]:
     return [generated / day for day in sorted(p.name for p in generated.iterdir()) if "2024-03-04" <= day <= "2024-03-22"]
 
 
+def late_pakn_only_drop(raw: Path, day: str) -> Path:
+    """A night on which a single department sends one PAKN item: the data date still moves, so
+    every running period is evaluated later, for the units that sent nothing too."""
+    drop = raw / day
+    drop.mkdir()
+    (drop / "pakn_snv.csv").write_text(
+        "Mã PAKN,Mã đơn vị,Ngày tiếp nhận,Hạn xử lý,Ngày xử lý,Ngày công khai\n"
+        f"PAKN-LATE-1,SNV,{day[8:]}/{day[5:7]}/{day[:4]},30/04/2024,,\n",
+        encoding="utf-8",
+    )
+    return drop
+
+
+def running_backlog(warehouse: str) -> dict[tuple[str, str], tuple[int, int]]:
+    with duckdb.connect(warehouse, read_only=True) as con:
+        rows = con.sql(
+            """
+            select r.period, r.unit_code, r.numerator, r.denominator
+            from marts.kpi_results as r join marts.dim_periods as p on p.period_code = r.period
+            where p.state = 'running' and r.kpi_code = 'OPEN_WITHIN_DUE' and r.unit_code <> 'SNV'
+            """
+        ).fetchall()
+    return {(period, unit): counts for period, unit, *counts in rows}
+
+
 def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
     nightly_raw, full_raw = tmp_path / "nightly" / "raw", tmp_path / "full" / "raw"
     nightly = {"CCHC_RAW_DIR": str(nightly_raw), "CCHC_WAREHOUSE": str(tmp_path / "nightly" / "cchc.duckdb")}
@@ -65,13 +90,19 @@ def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
         assert materialize(nightly).success
     move_dossiers(nightly_raw / drops[1].name)
     assert materialize(nightly).success
+    before = running_backlog(nightly["CCHC_WAREHOUSE"])
+    late_pakn_only_drop(nightly_raw, "2024-03-29")
+    assert materialize(nightly).success
+    after = running_backlog(nightly["CCHC_WAREHOUSE"])
+    moved = [key for key in before if key in after and before[key] != after[key]]
+    assert moved, "a later data date changes the running period's backlog of units that sent nothing"
 
     shutil.copytree(nightly_raw, full_raw)
     assert materialize(full).success
 
     with duckdb.connect(nightly["CCHC_WAREHOUSE"], read_only=True) as con:
         builds = [row[0] for row in con.sql("select incremental from audit.dbt_build_state order by built_at").fetchall()]
-    assert builds == [False, True, True], "the first build is full, the nightly ones incremental"
+    assert builds == [False, True, True, True], "the first build is full, the nightly ones incremental"
     for table in COMPARED:
         assert table_rows(nightly["CCHC_WAREHOUSE"], table) == table_rows(full["CCHC_WAREHOUSE"], table), table
 

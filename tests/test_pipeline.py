@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import FIXTURES, SAMPLE_DROPS, materialize, run_cli
 
-REPORT_PERIODS = ["2024-Q1", "2024-Q2", "2024-H1", "2024-Q3", "2024-9M", "2024-Q4", "2024-Y"]
+# Every 2024 report period (closed at the samples' data date, 20/12/2024) and one running period.
+REPORT_PERIODS = ["2024-Q1", "2024-Q2", "2024-H1", "2024-Q3", "2024-9M", "2024-Q4", "2024-Y", "2025-Q1"]
 
 
 def cli_env(environment: dict[str, str]) -> dict[str, str]:
@@ -74,6 +75,21 @@ def test_periods_follow_the_cut_off_rule(sample_warehouse):
         ("2025-Y", "2024-12-15", "2025-12-14"),
     ]  # fmt: skip
     assert months == [(12,)]
+
+
+def test_periods_are_evaluated_at_the_data_date(sample_warehouse):
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        states = dict(
+            (code, (state, str(evaluated)))
+            for code, state, evaluated in con.execute("select period_code, state, evaluation_on from marts.dim_periods").fetchall()
+        )
+        not_started = con.execute("select distinct status from marts.kpi_results where period = '2025-Q2'").fetchall()
+    assert states["2024-Y"] == ("closed", "2024-12-14")
+    assert states["2025-Q1"] == ("running", "2024-12-20") and states["2024-12"] == ("running", "2024-12-20")
+    assert states["2025-Q2"] == ("not_started", "2024-12-20")
+    assert not_started == [("no_data",)]
+    table = run_cli("pipelines.kpis", "--period", "2025-Q1", env=cli_env(sample_warehouse)).stdout
+    assert table.startswith("Kết quả chỉ tiêu CCHC kỳ 2025-Q1 (kỳ đang diễn ra, số liệu đến ngày 20/12/2024)")
 
 
 def test_every_row_is_reconciled_and_no_applicant_pii_reaches_the_warehouse(sample_warehouse):

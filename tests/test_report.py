@@ -28,7 +28,7 @@ def report(sample_warehouse, tmp_path_factory) -> dict:
     with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
         cursor = con.execute(
             """
-            select r.*, u.registry_order, k.kpi_order from marts.kpi_results as r
+            select r.*, u.level, u.registry_order, k.kpi_order from marts.kpi_results as r
             join marts.dim_units as u using (unit_code) join marts.dim_kpis as k using (kpi_code)
             where period = ? order by u.registry_order, k.kpi_order
             """,
@@ -36,13 +36,30 @@ def report(sample_warehouse, tmp_path_factory) -> dict:
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        form06 = [
+            dict(zip([d[0] for d in con.description], row, strict=True))
+            for row in con.execute(
+                """
+                select f.*, u.level from marts.fct_form06_statistics as f join marts.dim_units as u using (unit_code)
+                where f.period = ? order by u.registry_order, f.sector_code nulls first
+                """,
+                [PERIOD],
+            ).fetchall()
+        ]
         monthly = {
             (kpi, month): value
             for kpi, month, value in con.execute(
                 "select kpi_code, period, value from marts.kpi_results where unit_code = '01' and period like '2024-__'"
             ).fetchall()
         }
-    return {"html": out / f"bao-cao-cchc-{PERIOD}.html", "xlsx": out / f"bao-cao-cchc-{PERIOD}.xlsx", "rows": rows, "monthly": monthly}
+    return {
+        "html": out / f"bao-cao-cchc-{PERIOD}.html", "xlsx": out / f"bao-cao-cchc-{PERIOD}.xlsx",
+        "rows": rows, "monthly": monthly, "form06": form06,
+    }  # fmt: skip
+
+
+def is_unit(row: dict) -> bool:
+    return row["level"] not in ("city", "roll_up")
 
 
 def vietnamese_percent(value) -> str:
@@ -84,6 +101,10 @@ class TableRows(HTMLParser):
         if self.cell is not None:
             self.cell.append(data)
 
+    @staticmethod
+    def sector_keys(dom: str) -> list[tuple[str, str]]:
+        return [("form06", code) for code in re.findall(r'<tr class="sector" data-sector="([^"]+)"', dom)]
+
 
 @pytest.fixture(scope="module")
 def rendered(report, chromium, tmp_path_factory) -> dict:
@@ -116,7 +137,7 @@ def test_summary_gives_the_city_figure_and_counts_below(report, rendered):
     for kpi in dict.fromkeys(row["kpi_code"] for row in report["rows"]):
         rows = [row for row in report["rows"] if row["kpi_code"] == kpi]
         city = next((row for row in rows if row["unit_code"] == "01"), None)
-        units = [row for row in rows if row["unit_code"] != "01"]
+        units = [row for row in rows if is_unit(row)]
         counts = [str(sum(row["status"] == status for row in units)) for status in ("below", "met", "no_data")]
         cells = rendered["rows"][("summary", kpi)]["cells"]
         assert cells[1] == vietnamese_percent(city["value"] if city else None)
@@ -134,7 +155,7 @@ def test_monthly_trend_shows_the_city_value_of_every_month(report, rendered):
 def test_units_without_any_data_are_listed(report, rendered):
     statuses: dict[str, set[str]] = {}
     for row in report["rows"]:
-        if row["unit_code"] != "01":
+        if is_unit(row):
             statuses.setdefault(row["unit_code"], set()).add(row["status"])
     silent = {unit for unit, seen in statuses.items() if seen == {"no_data"}}
     assert silent, "the sample drops have units that sent nothing in 2024-Q2"
@@ -155,7 +176,7 @@ def test_report_is_self_contained_vietnamese_and_printable(report, rendered):
 def test_workbook_holds_the_same_tables(report):
     workbook = load_workbook(report["xlsx"])
     kpis = list(dict.fromkeys(row["kpi_code"] for row in sorted(report["rows"], key=lambda row: row["kpi_order"])))
-    assert workbook.sheetnames == ["Tổng hợp", *kpis, "Xu hướng theo tháng", "Không có dữ liệu", "Dữ liệu"]
+    assert workbook.sheetnames == ["Tổng hợp", *kpis, "Xu hướng theo tháng", "Biểu 06", "Không có dữ liệu", "Dữ liệu"]
 
     data = list(workbook["Dữ liệu"].iter_rows(min_row=3, values_only=True))
     columns = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
@@ -171,6 +192,48 @@ def test_workbook_holds_the_same_tables(report):
         assert excel_row[0].value == row["unit_code"] and excel_row[5].value == as_floats(row["value"])
         assert excel_row[5].number_format == "0.00%"
         assert (excel_row[0].fill.fgColor.rgb == "00FDE2E1") == (row["status"] == "below")
+
+
+FORM06_MEASURES = [
+    "carried_over", "received_online", "received_in_person", "received_postal", "received_total", "resolved_early",
+    "resolved_on_time", "resolved_late", "resolved_total", "withdrawn_or_stopped", "in_progress_within_due",
+    "in_progress_overdue", "in_progress_total",
+]  # fmt: skip
+
+
+def test_each_kpi_table_starts_with_the_city_then_the_levels(report, rendered):
+    keys = [key[1] for key in rendered["rows"] if key[0] == "kpi-ONTIME"]
+    assert keys[:4] == ["01", "CAP_TP", "CAP_HUYEN", "CAP_XA"]
+    assert [key[1] for key in rendered["rows"] if key[0] == "kpi-DIGITIZED_RESULT"][:3] == ["CAP_TP", "CAP_HUYEN", "CAP_XA"]
+    assert ("kpi-OPEN_WITHIN_DUE", "01") in rendered["rows"], "the backlog KPI has its section"
+
+
+def test_form06_section_shows_the_marts_rows_as_the_form(report, rendered):
+    totals = [row for row in report["form06"] if row["sector_code"] is None]
+    shown = {key[1]: row["cells"] for key, row in rendered["rows"].items() if key[0] == "form06"}
+    active = [row for row in totals if not is_unit(row) or row["carried_over"] or row["received_total"]]
+    assert list(shown) == [row["unit_code"] for row in active]
+    assert len(active) < len(totals), "units without dossiers stay off the page (the workbook has them)"
+    for row in active:
+        numbers = [vietnamese_integer(row[m]) for m in FORM06_MEASURES]
+        assert shown[row["unit_code"]] == [row["unit_name"], *numbers, vietnamese_percent(row["on_time_rate"])]
+    city_sectors = [row["sector_code"] for row in report["form06"] if row["unit_code"] == "01" and row["sector_code"]]
+    assert city_sectors and city_sectors == [key[1] for key in TableRows.sector_keys(rendered["dom"])]
+
+    sheet = list(load_workbook(report["xlsx"])["Biểu 06"].iter_rows(min_row=5, values_only=True))
+    assert len(sheet) == len(totals) + len(city_sectors)
+    by_code = {row[1]: row for row in sheet if not str(row[2]).startswith(" ")}
+    for row in totals:
+        assert list(by_code[row["unit_code"]][3:-1]) == [row[m] for m in FORM06_MEASURES]
+
+
+def test_a_running_period_says_how_far_its_data_go(sample_warehouse, tmp_path):
+    result = run_cli("pipelines.report", "--period", "2025-Q1", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "bao-cao-cchc-2025-Q1.html").read_text(encoding="utf-8")
+    assert "Kỳ đang diễn ra, số liệu đến ngày 20/12/2024" in html
+    closed = run_cli("pipelines.report", "--period", "2024-Y", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
+    assert "Số liệu đến ngày 14/12/2024" in (tmp_path / "bao-cao-cchc-2024-Y.html").read_text(encoding="utf-8"), closed.stderr
 
 
 def test_unknown_period_writes_nothing(sample_warehouse, tmp_path):
