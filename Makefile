@@ -13,8 +13,13 @@ UNIT ?=
 SCALE ?= 1000000
 BENCH_SCALES ?= 1000000,5000000
 BENCH_RUNS ?= 3
+# Values reach the commands through the environment ("$$PERIOD" below), never spliced into a
+# recipe: a value holding $(...) or quotes is an argument, not shell code.
+export PERIOD FORMAT UNIT SCALE BENCH_SCALES BENCH_RUNS
 
 VENV_STAMP := .venv/.synced
+# The instance's settings (one run at a time), unless the operator already wrote their own.
+DAGSTER_YAML := mkdir -p "$(DAGSTER_HOME)" && { [ -s "$(DAGSTER_HOME)/dagster.yaml" ] || cp pipelines/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"; }
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
@@ -45,31 +50,31 @@ $(MANIFEST): $(VENV_STAMP) $(DBT_SOURCES)
 	@touch $@
 
 run: $(MANIFEST)
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@$(DAGSTER_YAML)
 	$(RUN) python -m pipelines.run
 
 test: $(MANIFEST)
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@$(DAGSTER_YAML)
 	$(RUN) pytest
 
 kpis: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.kpis --period "$(PERIOD)" --format "$(FORMAT)" --unit "$(UNIT)"
+	@$(RUN) python -m pipelines.kpis --period "$$PERIOD" --format "$$FORMAT" --unit "$$UNIT"
 
 report: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.report --period "$(PERIOD)"
+	@$(RUN) python -m pipelines.report --period "$$PERIOD"
 
 docs: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.docs
 
 bench-data: $(VENV_STAMP)
-	@$(RUN) python -m bench.generate --scale "$(SCALE)"
+	@$(RUN) python -m bench.generate --scale "$$SCALE"
 
 bench: $(MANIFEST)
-	$(RUN) python -m bench.run --scales "$(BENCH_SCALES)" --runs "$(BENCH_RUNS)"
+	$(RUN) python -m bench.run --scales "$$BENCH_SCALES" --runs "$$BENCH_RUNS"
 
 registry: $(VENV_STAMP)
 	$(RUN) python -m pipelines.registry
 
 dev: $(MANIFEST)
-	@mkdir -p "$(DAGSTER_HOME)" && touch "$(DAGSTER_HOME)/dagster.yaml"
+	@$(DAGSTER_YAML)
 	$(RUN) dagster dev -m pipelines.definitions

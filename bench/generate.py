@@ -243,7 +243,8 @@ def generate_pakn_and_ratings(dossiers: pl.DataFrame, scale: int, rng: np.random
             "handled": calendar[handled],
             "published": calendar[handled + rng.choice([0, 0, 0, 1, 20], size=count)],
         }
-    ).with_columns(pl.col("handled").alias("drop_on")).filter(pl.col("drop_on") <= last_drop)
+        # exported the night its result is published: no export carries a date still to come
+    ).with_columns(pl.col("published").alias("drop_on")).filter(pl.col("drop_on") <= last_drop)
 
     resolved = dossiers.filter(pl.col("returned_at").is_not_null() & (pl.col("returned_at").dt.date() <= last_drop))
     rated = resolved.sample(fraction=0.3, seed=int(rng.integers(0, 2**31)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import smtplib
 import urllib.request
 import uuid
@@ -37,7 +38,7 @@ create table if not exists audit.alert_outbox (
     subject varchar,
     body varchar,
     payload json,
-    email_state varchar,          -- pending | sent | not_configured
+    email_state varchar,          -- pending | sent | failed (cannot be built) | not_configured
     email_sent_at timestamp,
     webhook_state varchar,
     webhook_sent_at timestamp,
@@ -114,8 +115,19 @@ def _kpi_message(recipient_name: str, rows: pd.DataFrame) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Text fit for a header: file and unit names are data, and a line feed in one must not end
+    the Subject (or start a header of its own)."""
+    return _CONTROL_CHARACTERS.sub(" ", text).strip()
+
+
 def _enqueue(con, *, reference, kind, recipient_unit, subject, body, payload, channels: AlertChannels, now) -> str:
     message_id = str(uuid.uuid4())
+    subject = one_line(subject)
+    payload = {**payload, "subject": subject}
     con.execute(
         "insert into audit.alert_outbox (message_id, reference, kind, recipient_unit, created_at, subject, body, payload,"
         " email_state, webhook_state) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -276,11 +288,22 @@ def deliver_pending(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now
             try:
                 send()
             except (OSError, smtplib.SMTPException) as error:
+                # The channel is down: the message stays pending and is retried next run.
                 failed += 1
                 message = f"{channel}: {type(error).__name__}: {error}"
                 errors.append(message)
                 con.execute(
                     "update audit.alert_outbox set attempts = attempts + 1, last_error = ? where message_id = ?",
+                    [message, message_id],
+                )
+                continue
+            except Exception as error:  # noqa: BLE001 (this message cannot be built: it fails alone)
+                failed += 1
+                message = f"{channel}: the message could not be built ({type(error).__name__})"
+                errors.append(message)
+                con.execute(
+                    f"update audit.alert_outbox set {channel}_state = 'failed', attempts = attempts + 1, last_error = ? "
+                    "where message_id = ?",
                     [message, message_id],
                 )
                 continue

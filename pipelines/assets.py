@@ -13,7 +13,7 @@ from pipelines.alerts import deliver_pending, enqueue_rejected_files, sync_kpi_a
 from pipelines.config import load_settings
 from pipelines.incremental import plan_build, record_build
 from pipelines.gates import KPI_GATE_INDEX, kpi_gate_frame, validate
-from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops
+from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
 from pipelines.publish import publish_warehouse
@@ -39,11 +39,11 @@ def ingest_drops(context: dg.AssetExecutionContext):
     if settings.uses_development_salt:
         context.log.warning("CCHC_PII_SALT is not set: applicant IDs are hashed with the public development salt.")
     try:
-        files, warnings = discover_drops(settings.raw_dir)
+        files, ignored = discover_drops(settings.raw_dir)
     except RawDirMissing as missing:
         raise dg.Failure(str(missing), allow_retries=False) from None
-    for warning in warnings:
-        context.log.warning(warning)
+    for entry in ignored:
+        context.log.warning(str(entry))
 
     lake = Lake(settings.lake_dir)
     written = lake.ingest(files, UnitRegistry.from_seed(), SectorCatalogue.from_seed(), settings.pii_salt)
@@ -52,6 +52,7 @@ def ingest_drops(context: dg.AssetExecutionContext):
             context.log.warning(f"Rejected {entry.path}: {entry.reason}")
     with duckdb.connect(str(settings.build_db)) as con:
         lake.expose(con)
+        record_ignored(con, ignored, dt.datetime.now())
 
     statuses = Counter(entry.status for entry in written)
     for kind, key in RAW_KEYS.items():

@@ -8,8 +8,10 @@ big tables are dbt tests.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -155,7 +157,7 @@ def _checkpoint(docs_dir: Path, suite_name: str, index_columns: tuple[str, ...])
 def validate(suite_name: str, frame: pd.DataFrame, index_columns: list[str], docs_dir: Path) -> GateOutcome:
     """Validates ``frame`` with a suite of ``expectations/``, updating the Data Docs."""
     checkpoint = _checkpoint(docs_dir, suite_name, tuple(index_columns))
-    run = checkpoint.run(batch_parameters={"dataframe": frame})
+    run = checkpoint.run(batch_parameters={"dataframe": _as_markup_safe_text(frame)})
     (validation,) = run.run_results.values()
 
     failures = []
@@ -171,6 +173,19 @@ def validate(suite_name: str, frame: pd.DataFrame, index_columns: list[str], doc
             )
         )
     return GateOutcome(suite_name, dt.datetime.now(), len(validation.results), failures)
+
+
+def _as_markup_safe_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells escaped for HTML and kept on one line: the Data Docs page writes the values it
+    lists (file names, reasons) into its markup as they are, and a file name is data, not markup."""
+    def safe(value):
+        return _CONTROL.sub(" ", html.escape(value)) if isinstance(value, str) else value
+
+    text_columns = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    return frame.assign(**{c: frame[c].map(safe) for c in text_columns})
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _plain(row: dict) -> dict:

@@ -11,6 +11,7 @@ import duckdb
 from pipelines.alerts import alert_run_failure
 from pipelines.config import Settings, load_settings
 from pipelines.ingest.lake import RawDirMissing, discover_drops
+from pipelines.runlock import RunLocked, exclusive_run
 
 
 def preflight(settings: Settings) -> str | None:
@@ -75,6 +76,15 @@ def main() -> int:
     if problem := preflight(settings):
         print(problem, file=sys.stderr)
         return 1
+    try:
+        with exclusive_run(settings.warehouse):
+            return run(settings)
+    except RunLocked as locked:
+        print(locked, file=sys.stderr)
+        return 1
+
+
+def run(settings: Settings) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
 

@@ -46,6 +46,16 @@ def sample_warehouse(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def drops(tmp_path_factory) -> list[Path]:
+    """Three weeks of a synthetic city, across the Q1/Q2 cut-off of 14 March."""
+    from bench.generate import generate
+
+    generated = tmp_path_factory.mktemp("generated") / "raw"
+    generate(10_000, generated)
+    return [generated / day for day in sorted(p.name for p in generated.iterdir()) if "2024-03-04" <= day <= "2024-03-22"]
+
+
+@pytest.fixture(scope="session")
 def expected_kpis() -> list[dict[str, str]]:
     import csv
 

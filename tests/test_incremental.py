@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from bench.generate import generate
 from tests.conftest import materialize
 
 COMPARED = [
@@ -44,14 +43,6 @@ def move_dossiers(drop: Path) -> Path:
 def table_rows(warehouse: str, table: str) -> list[tuple]:
     with duckdb.connect(warehouse, read_only=True) as con:
         return sorted(con.sql(f"from {table}").fetchall(), key=repr)
-
-
-@pytest.fixture(scope="module")
-def drops(tmp_path_factory) -> list[Path]:
-    """Three weeks of a synthetic city, across the Q1/Q2 cut-off of 14 March."""
-    generated = tmp_path_factory.mktemp("generated") / "raw"
-    generate(10_000, generated)
-    return [generated / day for day in sorted(p.name for p in generated.iterdir()) if "2024-03-04" <= day <= "2024-03-22"]
 
 
 def late_pakn_only_drop(raw: Path, day: str) -> Path:

@@ -18,6 +18,7 @@ from pipelines.ingest.rules import check_dossiers, check_pakn, check_ratings, pa
 units = UnitRegistry.from_seed()
 sectors = SectorCatalogue.from_seed()
 SALT = "test-salt"
+DROP = dt.date(2024, 6, 20)  # the night the test exports are dropped
 
 IGATE_HEADER = (
     "STT,Mã hồ sơ,Mã thủ tục,Tên thủ tục,Lĩnh vực,Đơn vị xử lý,Hình thức nộp,Mức độ DVC,Người nộp,Số CCCD/CMND,"
@@ -41,7 +42,7 @@ def igate_row(**overrides) -> str:
 def checked_igate(*rows: str, header: str = IGATE_HEADER, newline: str = "\n", bom: bool = False):
     text = newline.join([header, *rows]) + newline
     parsed = parse_file(Path("export.csv"), (("\ufeff" if bom else "") + text).encode(), units)
-    return parsed, check_dossiers(parsed, units, sectors, SALT)
+    return parsed, check_dossiers(parsed, units, sectors, SALT, DROP)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +98,9 @@ def test_igate_columns_may_come_in_any_order():
         ({"Trạng thái": "Đã hủy"}, "unknown_status"),
         ({"Hình thức nộp": "Fax"}, "unknown_channel"),
         ({"Ngày có kết quả": "", "Ngày trả kết quả": ""}, "resolved_without_finish_date"),
+        ({"Ngày có kết quả": "17/05/2100 10:20"}, "date_after_drop"),
+        ({"Ngày tiếp nhận": "21/06/2024 08:00", "Ngày hẹn trả": "30/06/2024", "Ngày có kết quả": ""}, "date_after_drop"),
+        ({"Ngày tiếp nhận": "03/05/1900 13:15"}, "date_before_2000"),
     ],
 )
 def test_each_row_rule_quarantines_with_its_reason_and_without_pii(overrides, reason):
@@ -146,7 +150,7 @@ def test_dvcqg_lines_absent_keys_and_digitised_results():
     ]  # fmt: skip
     content = ("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n{broken\n").encode()
     parsed = parse_file(Path("dept.jsonl"), content, units)
-    checked = check_dossiers(parsed, units, sectors, SALT)
+    checked = check_dossiers(parsed, units, sectors, SALT, DROP)
     assert checked.loaded["sector_code"].to_list() == ["DD", "DD"]  # the code wins over the name
     assert checked.loaded["result_digitized"].to_list() == [True, False]
     assert checked.loaded["applicant_hash"].to_list() == [None, None]
@@ -180,7 +184,7 @@ def test_district_workbook_title_block_levels_mixed_dates_and_totals_row():
         [4, "FOOTER", "Thủ tục", "Chứng thực", "Huyện"],
     ])  # fmt: skip
     parsed = parse_file(Path("002.xlsx"), content, units)
-    checked = check_dossiers(parsed, units, sectors, SALT)
+    checked = check_dossiers(parsed, units, sectors, SALT, DROP)
     assert parsed.rows.height == 3  # the totals row ends the data; the footer is not read
     assert checked.loaded["dossier_id"].to_list() == ["X1", "X2"]
     assert checked.loaded["unit_code"].to_list() == ["002", "00061"]
@@ -206,7 +210,7 @@ def test_pakn_and_ratings_rules():
         "P1,001,01/03/2024,15/03/2024,10/03/2024,\nP2,999,01/03/2024,15/03/2024,,\nP3,001,01/03/2024,hôm nay,,\n".encode(),
         units,
     )
-    checked = check_pakn(pakn, units)
+    checked = check_pakn(pakn, units, DROP)
     assert checked.loaded["pakn_id"].to_list() == ["P1"]
     assert checked.quarantined["reasons"].to_list() == ["unknown_unit", "unparseable_date"]
 
@@ -216,7 +220,7 @@ def test_pakn_and_ratings_rules():
         "H1,001,14/01/2024 19:07,Rất hài lòng\nH2,001,14/01/2024 19:07,Tuyệt vời\n".encode(),
         units,
     )
-    checked = check_ratings(ratings, units)
+    checked = check_ratings(ratings, units, DROP)
     assert checked.loaded["level"].to_list() == [5]
     assert checked.quarantined["reasons"].to_list() == ["unknown_level"]
 
@@ -228,7 +232,7 @@ def test_district_workbook_written_in_nfd_still_resolves_its_communes():
           "05/02/2024", None, None, nfd("Đang xử lý"), None, None, "Tên", None]],  # fmt: skip
         title=(nfd("ỦY BAN NHÂN DÂN"), nfd("QUẬN HOÀN KIẾM")),
     )
-    checked = check_dossiers(parse_file(Path("002.xlsx"), content, units), units, sectors, SALT)
+    checked = check_dossiers(parse_file(Path("002.xlsx"), content, units), units, sectors, SALT, DROP)
     assert checked.quarantined.height == 0
     assert checked.loaded["unit_code"].to_list() == ["00061"]
 
@@ -242,3 +246,22 @@ def test_dvcqg_fast_reader_and_line_reader_agree(odd_line):
     for text in (good + "\n", f"{good}\n{odd_line}\n"):
         assert_frame_equal(read_dvcqg(text), _read_dvcqg_lines(text))
     assert read_dvcqg(good + "\n").row(0, named=True)["dossier_id"] == "A1"
+
+
+def test_a_due_date_ahead_of_the_drop_is_normal_and_an_event_on_the_drop_day_is_fine():
+    _, checked = checked_igate(
+        igate_row(**{"Ngày tiếp nhận": "20/06/2024 16:00", "Ngày hẹn trả": "15/07/2024", "Ngày có kết quả": "", "Trạng thái": "Đang xử lý"})
+    )
+    assert checked.quarantined.height == 0 and checked.loaded.height == 1
+
+
+def test_pakn_and_ratings_dated_after_their_drop_are_quarantined():
+    pakn = parse_file(
+        Path("p.csv"),
+        "Mã PAKN,Mã đơn vị,Ngày tiếp nhận,Hạn xử lý,Ngày xử lý,Ngày công khai\n"
+        "P1,001,01/03/2024,15/09/2024,,\nP2,001,01/03/2024,15/03/2024,10/03/2099,\n".encode(),
+        units,
+    )
+    assert check_pakn(pakn, units, DROP).quarantined["reasons"].to_list() == ["date_after_drop"]
+    ratings = parse_file(Path("r.csv"), "Mã hồ sơ,Mã đơn vị,Thời điểm đánh giá,Mức độ hài lòng\nH1,001,14/01/1999 19:07,Hài lòng\n".encode(), units)
+    assert check_ratings(ratings, units, DROP).quarantined["reasons"].to_list() == ["date_before_2000"]

@@ -83,12 +83,12 @@ def test_files_outside_drops_and_empty_drops_are_warned_about(tmp_path):
     write(raw, "stray.csv", igate_csv([("A", 4)]))
     write(raw, "june/x.csv", igate_csv([("A", 4)]))
     (raw / "2024-06-22").mkdir()
-    files, warnings = discover_drops(raw)
+    files, ignored = discover_drops(raw)
     assert files == []
-    assert warnings == [
-        "Drop 2024-06-22 is empty: no export to ingest from it.",
-        "Ignored june: only files inside a drop folder named YYYY-MM-DD are ingested.",
-        "Ignored stray.csv: only files inside a drop folder named YYYY-MM-DD are ingested.",
+    assert [str(entry) for entry in ignored] == [
+        "Ignored 2024-06-22: an empty drop: no export to ingest from it",
+        "Ignored june: only files inside a drop folder named YYYY-MM-DD are ingested",
+        "Ignored stray.csv: only files inside a drop folder named YYYY-MM-DD are ingested",
     ]
 
 

@@ -12,17 +12,32 @@
 {# The versions a latest-state model decides among, each with the days its KPI events fall on.
    A full build: every version in the lake. An incremental one: the rows of the changed files and
    the current winner of each key they mention (from this model's table); supersession is a total
-   order, so the winner of these is the winner of every version ever loaded. #}
+   order, so the winner of these is the winner of every version ever loaded.
+   A build that failed after this model committed leaves winners from the changed files in this
+   table; the next build reads those files again. Such a winner is the very version its file's row
+   is (same file hash and row), so the two become one row keeping every day gathered so far: a rerun
+   gives exactly what an uninterrupted build gives. #}
 {% macro versions_to_decide(staging, key, event_days) -%}
     {%- if is_incremental() %}
     with new_versions as (
         select *, {{ event_days }} as event_days from {{ staging }} where lake_file in ({{ changed_files('lake_file') }})
+    ),
+
+    current_winners as (
+        select {% for column in adapter.get_columns_in_relation(staging) if column.name != 'lake_file' %}{{ column.name }}, {% endfor %}event_days
+        from {{ this }}
+        where {{ key }} in (select {{ key }} from new_versions)
     )
-    select * from new_versions
+
+    select new_versions.* exclude (event_days), list_concat(new_versions.event_days, coalesce(already_applied.event_days, [])) as event_days
+    from new_versions
+    left join current_winners as already_applied
+        on already_applied.file_hash = new_versions.file_hash and already_applied.source_row_number = new_versions.source_row_number
     union all by name
-    select {% for column in adapter.get_columns_in_relation(staging) if column.name != 'lake_file' %}{{ column.name }}, {% endfor %}event_days
-    from {{ this }}
-    where {{ key }} in (select {{ key }} from new_versions)
+    select current_winners.*
+    from current_winners
+    anti join new_versions
+        on new_versions.file_hash = current_winners.file_hash and new_versions.source_row_number = current_winners.source_row_number
     {%- else %}
     select *, {{ event_days }} as event_days from {{ staging }}
     {%- endif %}

@@ -7,10 +7,13 @@ judges a row (``rules.py`` does). A file that cannot be read as its format raise
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
+import re
 import unicodedata
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +32,15 @@ RATING_COLUMNS = ["dossier_id", "unit_code", "rated_at", "level"]
 
 
 class RejectedFile(Exception):
-    """The whole file is refused; the message says why, in one sentence."""
+    """The whole file is refused; the message says why, in one sentence. It names positions (line,
+    column), never a cell's content: reasons travel to audit, logs and alerts."""
+
+
+# What one file may cost, checked before it is parsed (docs/decisions.md, "Limits").
+MAX_LINE_BYTES = 1024 * 1024  # a CSV row or JSON line
+MAX_WORKBOOK_INFLATED_BYTES = 256 * 1024 * 1024  # a workbook's members, unzipped
+MAX_SHEET_CELLS = 20_000_000  # a worksheet's declared dimension (rows × columns)
+_DIMENSION = re.compile(rb'<dimension\s+ref="(?:[A-Z]+\d+:)?([A-Z]+)(\d+)"')
 
 
 @dataclass(frozen=True)
@@ -72,12 +83,62 @@ def parse_file(path: Path, content: bytes, units: UnitRegistry) -> ParsedFile:
     """Reads one export; its format comes from its extension and header, never its name."""
     suffix = path.suffix.casefold()
     if suffix == ".jsonl":
+        check_line_lengths(content)
         return ParsedFile("dossiers", "dvcqg", read_dvcqg(_decode(content)))
     if suffix == ".csv":
+        check_line_lengths(content)
         return read_csv_export(_decode(content))
     if suffix == ".xlsx":
+        check_workbook_size(content)
         return ParsedFile("dossiers", "district", read_district_workbook(content, units))
-    raise RejectedFile(f"unrecognised format '{path.suffix or 'no extension'}': expected .jsonl, .csv or .xlsx")
+    raise RejectedFile("unrecognised format (the file name's extension): expected .jsonl, .csv or .xlsx")
+
+
+def check_line_lengths(content: bytes) -> None:
+    """Refuses a text file with a line longer than MAX_LINE_BYTES (no export row is that long)."""
+    start, number = 0, 1
+    while start < len(content):
+        end = content.find(b"\n", start)
+        end = len(content) if end < 0 else end
+        if end - start > MAX_LINE_BYTES:
+            raise RejectedFile(f"line {number} is longer than {MAX_LINE_BYTES // 1024} KiB: not an export row")
+        start, number = end + 1, number + 1
+
+
+def check_workbook_size(content: bytes) -> None:
+    """Refuses a workbook whose members inflate past MAX_WORKBOOK_INFLATED_BYTES, or whose sheets
+    declare more than MAX_SHEET_CELLS cells, before any reader allocates for it."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise RejectedFile("corrupt or unreadable workbook (not a zip archive)") from None
+    inflated = sum(member.file_size for member in members)
+    if inflated > MAX_WORKBOOK_INFLATED_BYTES:
+        raise RejectedFile(
+            f"the workbook inflates to {inflated // 2**20} MiB, over the {MAX_WORKBOOK_INFLATED_BYTES // 2**20} MiB an export may take"
+        )
+    for member in members:
+        if not (member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")):
+            continue
+        try:
+            with archive.open(member) as sheet:
+                head = sheet.read(64 * 1024)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            raise RejectedFile("corrupt or unreadable workbook (a sheet cannot be unzipped)") from None
+        if match := _DIMENSION.search(head):
+            rows, columns = int(match[2]), _column_number(match[1].decode())
+            if rows * columns > MAX_SHEET_CELLS:
+                raise RejectedFile(
+                    f"a sheet declares {rows:,} rows × {columns:,} columns, over the {MAX_SHEET_CELLS:,} cells an export may have"
+                )
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
 
 
 def _decode(content: bytes) -> str:
@@ -179,8 +240,9 @@ def _json_text(value: object) -> object:
 def read_csv_export(text: str) -> ParsedFile:
     try:
         raw = pl.read_csv(io.StringIO(text), infer_schema=False, truncate_ragged_lines=False)
-    except (pl.exceptions.PolarsError, ValueError) as error:
-        raise RejectedFile(f"not a well-formed CSV file ({str(error).splitlines()[0]})") from None
+    except (pl.exceptions.PolarsError, ValueError):
+        # Polars' message quotes the offending row (names, ID numbers): say where, not what.
+        raise RejectedFile(f"not a well-formed CSV file ({_csv_fault(text)})") from None
     headers = {normalize_text(name): name for name in raw.columns}
     if "mã pakn" in headers:
         kind, dialect, mapping, optional = "pakn", "pakn", PAKN_HEADER, set()
@@ -202,6 +264,19 @@ def read_csv_export(text: str) -> ParsedFile:
     frame = raw.select(selected)
     frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in columns if c not in frame.columns)
     return ParsedFile(kind, dialect, _numbered(frame.select(columns)))
+
+
+def _csv_fault(text: str) -> str:
+    """Where a CSV file breaks RFC 4180, by line number only."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        width = len(next(reader, []))
+        for row in reader:
+            if row and len(row) != width:
+                return f"line {reader.line_num} has {len(row)} fields where the header has {width}"
+    except csv.Error:
+        return f"the quoting breaks at line {reader.line_num}"
+    return "its rows cannot be split into the header's columns"
 
 
 # --- district: Excel workbook ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
@@ -28,6 +29,8 @@ from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.ingest.rules import CheckedRows, check_dossiers, check_pakn, check_ratings, online_without_level
 
 DROP_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+MAX_FILE_BYTES = 512 * 1024 * 1024  # one export; a larger file is refused unread
 KINDS = ("dossiers", "pakn", "ratings")
 PROVENANCE = {"drop_date": pl.Date, "source_file": pl.String, "file_hash": pl.String}
 LAKE_SCHEMAS = {
@@ -93,30 +96,69 @@ class ManifestEntry:
     ingested_at: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="microseconds"))
 
 
-def discover_drops(raw_dir: Path) -> tuple[list[DropFile], list[str]]:
-    """Files of every drop folder, oldest drop first, and warnings for anything else found."""
+@dataclass(frozen=True)
+class IgnoredEntry:
+    """Something in the raw folder that is not ingested, and why (``audit.ignored_entries``)."""
+
+    path: str  # relative to the raw folder
+    reason: str
+
+    def __str__(self) -> str:
+        return f"Ignored {self.path}: {self.reason}"
+
+
+def discover_drops(raw_dir: Path, today: dt.date | None = None) -> tuple[list[DropFile], list[IgnoredEntry]]:
+    """Files of every drop folder, oldest drop first, and everything else found, with its reason.
+
+    Only what lies inside the raw folder is read: a link resolving outside it is ignored. A folder
+    dated after today (Vietnam time) is not a drop: its date would outrank every real drop.
+    """
     if not raw_dir.is_dir():
         raise RawDirMissing(f"The drop folder {raw_dir} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops.")
-    files, warnings = [], []
+    root = raw_dir.resolve()
+    today = today or dt.datetime.now(LOCAL_ZONE).date()
+    files, ignored = [], []
     for entry in sorted(raw_dir.iterdir()):
         if entry.name.startswith("."):
             continue
         drop_date = _drop_date(entry.name) if entry.is_dir() else None
-        if drop_date is None:
-            warnings.append(f"Ignored {entry.name}: only files inside a drop folder named YYYY-MM-DD are ingested.")
-            continue
-        found = 0
-        for path in sorted(entry.iterdir()):
-            if path.name.startswith((".", "~$")):  # editor lock files and hidden files are not exports
-                continue
-            if path.is_file():
-                files.append(DropFile(drop_date, path))
-                found += 1
-            else:
-                warnings.append(f"Ignored {entry.name}/{path.name}: a drop folder holds files, not folders.")
-        if not found:
-            warnings.append(f"Drop {entry.name} is empty: no export to ingest from it.")
-    return files, warnings
+        if not _inside(entry, root):
+            ignored.append(IgnoredEntry(entry.name, "a link to a place outside CCHC_RAW_DIR: only what the raw folder holds is read"))
+        elif drop_date is None:
+            ignored.append(IgnoredEntry(entry.name, "only files inside a drop folder named YYYY-MM-DD are ingested"))
+        elif drop_date > today:
+            ignored.append(IgnoredEntry(entry.name, f"dated after today ({today.isoformat()}): not a drop until that day"))
+        else:
+            found = 0
+            for path in sorted(entry.iterdir()):
+                if path.name.startswith((".", "~$")):  # editor lock files and hidden files are not exports
+                    continue
+                relative = f"{entry.name}/{path.name}"
+                if not _inside(path, root):
+                    ignored.append(IgnoredEntry(relative, "a link to a place outside CCHC_RAW_DIR: only what the raw folder holds is read"))
+                elif path.is_dir():
+                    ignored.append(IgnoredEntry(relative, "a drop folder holds files, not folders"))
+                elif not path.is_file():
+                    ignored.append(IgnoredEntry(relative, "not a regular file (a pipe, socket, device or broken link)"))
+                else:
+                    files.append(DropFile(drop_date, path))
+                    found += 1
+            if not found:
+                ignored.append(IgnoredEntry(entry.name, "an empty drop: no export to ingest from it"))
+    return files, ignored
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def record_ignored(con: duckdb.DuckDBPyConnection, ignored: list[IgnoredEntry], seen_at: dt.datetime) -> None:
+    """``audit.ignored_entries``: what the raw folder holds that this run did not ingest, and why."""
+    frame = pl.DataFrame(  # noqa: F841 (read by DuckDB)
+        {"path": [e.path for e in ignored], "reason": [e.reason for e in ignored], "seen_at": [seen_at] * len(ignored)},
+        schema={"path": pl.String, "reason": pl.String, "seen_at": pl.Datetime("us")},
+    )
+    con.execute("create schema if not exists audit; create or replace table audit.ignored_entries as select * from frame")
 
 
 def is_drop_folder(name: str) -> bool:
@@ -177,10 +219,18 @@ class Lake:
         written, to_read, repeats = [], [], []
         first_with_hash: dict[str, str] = {}
         for file in files:
-            stat = file.path.stat()
-            if (file.relative, stat.st_size, stat.st_mtime_ns) in unchanged:
+            try:
+                stat = file.path.stat()
+                if (file.relative, stat.st_size, stat.st_mtime_ns) in unchanged:
+                    continue
+                file_hash = hashlib.sha256(_read(file.path, stat.st_size)).hexdigest()
+            except (OSError, RejectedFile) as problem:
+                # One file the process cannot read is rejected; the rest of the drop loads.
+                entry = _unreadable(file, problem)
+                if (file.relative, entry.file_hash) not in seen:
+                    seen.add((file.relative, entry.file_hash))
+                    written.append(self._record(entry))
                 continue
-            file_hash = hashlib.sha256(file.path.read_bytes()).hexdigest()
             if (file.relative, file_hash) in seen:
                 continue
             seen.add((file.relative, file_hash))
@@ -226,9 +276,13 @@ class Lake:
         for index, (file, base) in enumerate(batch):
             started = time.perf_counter()
             try:
-                parsed = parse_file(file.path, file.path.read_bytes(), units)
+                parsed = parse_file(file.path, _read(file.path, base["size"]), units)
             except RejectedFile as rejection:
                 entries[index] = ManifestEntry(**base, status="rejected", reason=str(rejection), ingest_seconds=_since(started))
+                continue
+            except Exception as error:  # noqa: BLE001 (whatever breaks on one file rejects that file, never the drop)
+                reason = f"could not be read ({_cause(error)}); ask the unit to re-export it"
+                entries[index] = ManifestEntry(**base, status="rejected", reason=reason, ingest_seconds=_since(started))
                 continue
             parsed_by_shape[(parsed.kind, parsed.dialect, tuple(parsed.rows.columns))].append((index, parsed, _since(started)))
 
@@ -240,7 +294,7 @@ class Lake:
             rows = pl.concat(
                 [parsed.rows.with_columns(pl.col("row_number") + offset) for (_, parsed, _), offset in zip(group, offsets)], how="vertical_relaxed"
             )
-            checked = _check(ParsedFile(kind, dialect, rows), units, sectors, salt)
+            checked = _check(ParsedFile(kind, dialect, rows), units, sectors, salt, batch[group[0][0]][0].drop_date)
             check_seconds_per_row = _since(started) / max(rows.height, 1)
             for (index, parsed, parse_seconds), offset, last_row in zip(group, offsets, last_rows):
                 file, base = batch[index]
@@ -336,6 +390,27 @@ def _batches(to_read: list[tuple[DropFile, dict]]) -> list[list[tuple[DropFile, 
     return batches
 
 
+def _read(path: Path, size: int) -> bytes:
+    if size > MAX_FILE_BYTES:
+        raise RejectedFile(f"{size // 2**20} MiB, over the {MAX_FILE_BYTES // 2**20} MiB an export may take")
+    return path.read_bytes()
+
+
+def _cause(error: BaseException) -> str:
+    """An error's kind, and for a system error its plain cause: never its message, which may quote
+    the file's content."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return type(error).__name__
+
+
+def _unreadable(file: DropFile, problem: Exception) -> ManifestEntry:
+    reason = str(problem) if isinstance(problem, RejectedFile) else f"the file could not be read ({_cause(problem)})"
+    # No content to hash: the entry is keyed by its path and reason, so it is recorded once.
+    key = hashlib.sha256(f"unreadable\0{file.relative}\0{reason}".encode()).hexdigest()
+    return ManifestEntry(key, file.drop_date.isoformat(), file.name, file.relative, "rejected", reason=reason)
+
+
 def _resent(base: dict, first_path: str) -> ManifestEntry:
     return ManifestEntry(**base, status="skipped", reason=f"same content as {first_path}, already ingested")
 
@@ -344,9 +419,9 @@ def _since(started: float) -> float:
     return round(time.perf_counter() - started, 4)
 
 
-def _check(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> CheckedRows:
+def _check(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str, drop_date: dt.date) -> CheckedRows:
     if parsed.kind == "dossiers":
-        return check_dossiers(parsed, units, sectors, salt)
+        return check_dossiers(parsed, units, sectors, salt, drop_date)
     if parsed.kind == "pakn":
-        return check_pakn(parsed, units)
-    return check_ratings(parsed, units)
+        return check_pakn(parsed, units, drop_date)
+    return check_ratings(parsed, units, drop_date)

@@ -7,6 +7,7 @@ numbers leave this module only as keyed hashes.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -53,6 +54,8 @@ RATING_LEVELS = {"rất hài lòng": 5, "hài lòng": 4, "bình thường": 3, "
 DOSSIER_DATES = {"received": "received_at", "due": "due_at", "finished": "finished_at", "returned": "returned_at"}
 PAKN_DATES = {"received": "received_on", "due": "due_on", "handled": "handled_on", "published": "published_on"}
 PII_COLUMNS = {"applicant_id"}
+# No dossier, PAKN item or rating of the plan is older; an earlier date is a typo (1900, 0024…).
+EARLIEST_PLAUSIBLE = dt.date(2000, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,17 @@ def _unparseable(dates: dict[str, str]) -> pl.Expr:
     return pl.any_horizontal(pl.col(raw).is_not_null() & pl.col(parsed).is_null() for raw, parsed in dates.items())
 
 
-def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> CheckedRows:
+def _after_drop(columns: list[str], drop_date: dt.date) -> tuple[pl.Expr, str]:
+    """An event (received, finished, handled, rated…) dated after the night its file was dropped
+    has not happened yet: a typo or a clock error. Due dates lie ahead by nature and are not checked."""
+    return pl.any_horizontal(pl.col(c).dt.date() > drop_date for c in columns).fill_null(False), "date_after_drop"
+
+
+def _before_2000(columns: list[str]) -> tuple[pl.Expr, str]:
+    return pl.any_horizontal(pl.col(c).dt.date() < EARLIEST_PLAUSIBLE for c in columns).fill_null(False), "date_before_2000"
+
+
+def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str, drop_date: dt.date) -> CheckedRows:
     frame, dialect = parsed.rows, parsed.dialect
 
     if dialect == "district":
@@ -190,6 +203,8 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
             pl.col("status_code").is_in([9, 10]) & pl.col("finished_at").is_null() & pl.col("returned_at").is_null(),
             "resolved_without_finish_date",
         ),
+        _after_drop(["received_at", "finished_at", "returned_at"], drop_date),
+        _before_2000(list(DOSSIER_DATES.values())),
     ]
     good, quarantined = _split(parsed, frame, rules, "dossier_id")
     loaded = good.select(
@@ -215,19 +230,21 @@ def online_without_level(loaded: pl.DataFrame) -> int:
     return loaded.filter((pl.col("channel") == 2) & pl.col("service_level").is_null()).height
 
 
-def check_pakn(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
+def check_pakn(parsed: ParsedFile, units: UnitRegistry, drop_date: dt.date) -> CheckedRows:
     frame = parsed.rows.with_columns(*(parse_datetime(raw).dt.date().alias(day) for raw, day in PAKN_DATES.items()))
     rules = [
         (pl.col("pakn_id").is_null(), "missing_pakn_id"),
         (_unparseable(PAKN_DATES), "unparseable_date"),
         (pl.col("due").is_null(), "missing_due_date"),
         (~_registered(units), "unknown_unit"),
+        _after_drop(["received_on", "handled_on", "published_on"], drop_date),
+        _before_2000(list(PAKN_DATES.values())),
     ]
     good, quarantined = _split(parsed, frame, rules, "pakn_id")
     return CheckedRows(good.select("row_number", "pakn_id", "unit_code", *PAKN_DATES.values()), quarantined)
 
 
-def check_ratings(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
+def check_ratings(parsed: ParsedFile, units: UnitRegistry, drop_date: dt.date) -> CheckedRows:
     frame = parsed.rows.with_columns(
         parse_datetime("rated_at").alias("rated_at_parsed"),
         _lookup(label("level"), RATING_LEVELS, pl.Int8).alias("level_code"),
@@ -238,6 +255,8 @@ def check_ratings(parsed: ParsedFile, units: UnitRegistry) -> CheckedRows:
         (_unparseable({"rated_at": "rated_at_parsed"}), "unparseable_date"),
         (~_registered(units), "unknown_unit"),
         (pl.col("level_code").is_null(), "unknown_level"),
+        _after_drop(["rated_at_parsed"], drop_date),
+        _before_2000(["rated_at_parsed"]),
     ]
     good, quarantined = _split(parsed, frame, rules, "dossier_id")
     loaded = good.select(

@@ -1,0 +1,131 @@
+"""Bad nights: a run killed anywhere in the dbt build never wedges the nights that follow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import PROJECT_ROOT
+from tests.conftest import materialize
+from tests.test_incremental import COMPARED, move_dossiers, table_rows
+
+DBT_TARGETS = PROJECT_ROOT / "dbt_project" / "target"
+
+
+def kill_when_dbt_logs(command: list[str], env: dict[str, str], marker: str, timeout: float = 300) -> str:
+    """Starts ``command``, waits for a dbt log line containing ``marker`` and kills the whole run
+    (Dagster and its dbt subprocess) with SIGKILL; returns the line it killed on."""
+    started = time.time()
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            for log in DBT_TARGETS.glob("*/dbt.log"):
+                if log.stat().st_mtime < started:
+                    continue
+                line = next((line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if marker in line), None)
+                if line:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"the run ended (exit {process.poll()}) before dbt logged {marker!r}")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(drops, tmp_path_factory) -> tuple[Path, str]:
+    """Every drop, the late correction included, built in one uninterrupted run."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    for drop in drops:
+        shutil.copytree(drop, root / "raw" / drop.name)
+    move_dossiers(root / "raw" / drops[1].name)
+    warehouse = str(root / "cchc.duckdb")
+    assert materialize({"CCHC_RAW_DIR": str(root / "raw"), "CCHC_WAREHOUSE": warehouse}).success
+    return root / "raw", warehouse
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        # int_dossiers__latest has committed the new files' winners; the next incremental model starts
+        "START sql incremental model intermediate.int_pakn__latest",
+        # inside the KPI mart, after every latest-state model committed
+        "START sql incremental model marts.kpi_results",
+    ],
+)
+def test_a_run_killed_in_the_dbt_build_is_repaired_by_the_next_run(drops, uninterrupted, tmp_path, marker):
+    raw = tmp_path / "raw"
+    env = {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(tmp_path / "cchc.duckdb")}
+    for drop in drops[:8]:
+        shutil.copytree(drop, raw / drop.name)
+    assert materialize(env).success
+
+    for drop in drops[8:]:
+        shutil.copytree(drop, raw / drop.name)
+    move_dossiers(raw / drops[1].name)
+    run_env = {**os.environ, **env, "DAGSTER_HOME": str(tmp_path / "dagster")}
+    (tmp_path / "dagster").mkdir()
+    killed_on = kill_when_dbt_logs([sys.executable, "-m", "pipelines.run"], run_env, marker)
+    assert marker in killed_on
+
+    rerun = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=run_env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "incremental" in rerun.stdout, "the rerun stays incremental: it repairs, it does not rebuild"
+    for table in COMPARED:
+        assert table_rows(env["CCHC_WAREHOUSE"], table) == table_rows(uninterrupted[1], table), table
+
+
+def test_make_variables_are_values_not_shell_code(sample_warehouse, tmp_path):
+    planted = tmp_path / "pwned"
+    for target, variable in (("kpis", "PERIOD"), ("kpis", "UNIT"), ("report", "PERIOD"), ("bench-data", "SCALE")):
+        result = subprocess.run(
+            ["make", "-s", target, "PERIOD=2024-Q2", f"{variable}=1$$(touch {planted})'\"`touch {planted}`"],
+            cwd=PROJECT_ROOT, env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert result.returncode != 0 and "Traceback" not in result.stderr, (target, variable, result.stderr)
+        assert not planted.exists(), f"make {target} {variable}=... ran a command"
+
+
+def test_a_second_run_says_which_run_holds_the_warehouse_and_fails(tmp_path):
+    from pipelines.runlock import exclusive_run
+
+    (tmp_path / "raw").mkdir()
+    env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "cchc.duckdb")}
+    with exclusive_run(tmp_path / "cchc.duckdb"):
+        second = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert f"Another run (process {os.getpid()}, started at " in second.stderr and "wait for it to finish" in second.stderr
+
+
+def test_the_lock_dies_with_its_holder(tmp_path):
+    from pipelines.runlock import exclusive_run
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pipelines.runlock import exclusive_run\n"
+         "with exclusive_run(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(tmp_path / "cchc.duckdb")],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    with exclusive_run(tmp_path / "cchc.duckdb"):
+        pass
+
+
+def test_the_dagster_instance_runs_one_job_at_a_time(tmp_path):
+    import dagster as dg
+
+    shutil.copyfile(PROJECT_ROOT / "pipelines" / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
