@@ -18,6 +18,9 @@ def publish_warehouse(settings: Settings) -> None:
     """
     with duckdb.connect(str(settings.build_db)) as con:
         con.execute("checkpoint")  # fold the write-ahead log into the file we copy
+    # One run at a time (pipelines/runlock.py): any copy left here is a killed run's.
+    for leftover in settings.warehouse.parent.glob(f".{settings.warehouse.name}.*.publishing"):
+        leftover.unlink(missing_ok=True)
     staged = settings.warehouse.with_name(f".{settings.warehouse.name}.{os.getpid()}.publishing")
     shutil.copyfile(settings.build_db, staged)
     os.replace(staged, settings.warehouse)

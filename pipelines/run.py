@@ -20,6 +20,13 @@ def preflight(settings: Settings) -> str | None:
         discover_drops(settings.raw_dir)
     except RawDirMissing as missing:
         return str(missing)
+    try:
+        settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return (
+            f"The warehouse folder {settings.warehouse.parent} cannot be created ({error.strerror}): "
+            "set CCHC_WAREHOUSE to a file in a folder you can write."
+        )
     return None
 
 
@@ -36,6 +43,15 @@ def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
         elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in started:
             seconds[event.step_key] = record.timestamp - started[event.step_key]
     return seconds
+
+
+def failure_cause(error) -> str:
+    """The innermost cause of a step's failure, in one line: Dagster wraps the real error in "Error
+    occurred while executing op …", which tells the operator nothing."""
+    while error.cause is not None:
+        error = error.cause
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else error.cls_name or "unknown error"
 
 
 def summary(settings: Settings, steps: dict[str, float]) -> str:
@@ -96,7 +112,7 @@ def run(settings: Settings) -> int:
     )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
-        reason = failure.step_failure_data.error.message.strip() if failure and failure.step_failure_data.error else "see the Dagster log"
+        reason = failure_cause(failure.step_failure_data.error) if failure and failure.step_failure_data.error else "see the Dagster log"
         step = failure.step_key if failure else "?"
         print(f"The run failed at step {step}: {reason}", file=sys.stderr)
         if settings.build_db.exists():

@@ -129,3 +129,29 @@ def test_the_dagster_instance_runs_one_job_at_a_time(tmp_path):
     shutil.copyfile(PROJECT_ROOT / "pipelines" / "dagster.yaml", tmp_path / "dagster.yaml")
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
+def test_a_warehouse_path_that_cannot_be_created_is_one_sentence(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "a_file").write_text("not a folder")
+    env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "a_file" / "cchc.duckdb")}
+    result = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"The warehouse folder {tmp_path / 'a_file'} cannot be created (File exists): set CCHC_WAREHOUSE to a file in a folder you can write."
+    )
+
+
+def test_a_failed_step_is_reported_by_its_real_cause():
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from pipelines.run import failure_cause
+
+    try:
+        try:
+            raise OSError(5, "Input/output error")
+        except OSError as cause:
+            raise RuntimeError('Error occurred while executing op "ingest_drops":') from cause
+    except RuntimeError:
+        error = serializable_error_info_from_exc_info(sys.exc_info())
+    assert failure_cause(error) == "OSError: [Errno 5] Input/output error"

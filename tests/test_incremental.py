@@ -16,13 +16,14 @@ COMPARED = [
     "marts.kpi_results", "marts.fct_dossiers", "marts.fct_form06_statistics", "marts.dim_periods", "marts.dim_units",
     "intermediate.int_dossiers__latest", "intermediate.int_pakn__latest", "intermediate.int_ratings__latest",
 ]  # fmt: skip
-SHIFT = timedelta(days=45)
+SHIFT = timedelta(days=-90)
 
 
 def move_dossiers(drop: Path) -> Path:
     """A corrected re-export, dropped late into an old drop folder: dossiers returned that day (no
-    later version can follow) move 45 days later, to another month and quarter, and to another
-    unit. Its name sorts last in the drop, so it supersedes the drop's own rows."""
+    later version can follow) move 90 days earlier (dates after the drop would be quarantined), to
+    another month, quarter and year, and to another unit. Its name sorts last in the drop, so it
+    supersedes the drop's own rows."""
     moved = []
     lines = [line for source in sorted(drop.glob("*_hoso_*.jsonl")) for line in source.read_text(encoding="utf-8").splitlines()]
     for line in lines:

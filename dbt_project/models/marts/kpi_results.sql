@@ -3,8 +3,8 @@
 -- registered department, district and commune. Each period is evaluated at E = min(end, D);
 -- a period not started at the data date D is all no_data.
 -- Named kpi_results, not fct_, because analysts and `make kpis` are promised marts.kpi_results.
--- Incremental: a build recomputes whole periods: those an item of a changed file spans, and
--- those whose evaluation date the new data date moved.
+-- Incremental: a build recomputes whole periods: those an item of a changed file spans, those
+-- whose evaluation date the new data date moved, and periods new to the table.
 {{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
 -- depends_on: {{ ref('int_pakn__latest') }}
 -- depends_on: {{ ref('int_ratings__latest') }}
@@ -14,6 +14,8 @@ with periods as (
     select * from {{ ref('int_periods') }}
     {% if is_incremental() %}
     where is_moved_by_data_date
+        -- a year the data newly touches (a late correction into an earlier year) brings new periods
+        or period_code not in (select distinct period from {{ this }})
         or exists (
             select 1 from ({{ touched_spans() }}) as touched
             where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
