@@ -24,13 +24,14 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: help setup run test kpis report docs dev bench-data bench registry
+.PHONY: help setup run test kpis report docs dev bench-data bench registry sql
 
 help:
 	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
 	@echo "make test                              the whole test suite"
 	@echo "make kpis PERIOD=2024-Q1 [FORMAT=table|csv|json] [UNIT=001]"
 	@echo "make report PERIOD=2024-Q2               the period report for officials: HTML and .xlsx"
+	@echo "make sql                               the DuckDB shell on the published warehouse, read-only"
 	@echo "make docs                              dbt docs of every model, one self-contained HTML file"
 	@echo "make dev                               Dagster UI and daemon (schedule live)"
 	@echo "make bench-data SCALE=1000000          a synthetic city-year of drops in bench/data/scale-SCALE/raw"
@@ -62,6 +63,9 @@ kpis: $(VENV_STAMP)
 
 report: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.report --period "$$PERIOD"
+
+sql: $(VENV_STAMP)
+	@$(RUN) python -m pipelines.sql
 
 docs: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.docs

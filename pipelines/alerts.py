@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from pipelines.config import AlertChannels
+from pipelines.storage import connect_build
 
 CITY = "01"
 
@@ -319,6 +320,6 @@ def deliver_pending(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now
 def alert_run_failure(build_db, channels: AlertChannels, run_id: str, step: str, error: str) -> DeliveryReport:
     """Records a failed run in the outbox and tries to deliver everything pending."""
     now = dt.datetime.now()
-    with duckdb.connect(str(build_db)) as con:
+    with connect_build(build_db) as con:
         enqueue_run_failure(con, run_id, step, error, channels, now)
         return deliver_pending(con, channels, now)

@@ -5,7 +5,6 @@ import shutil
 from collections import Counter
 
 import dagster as dg
-import duckdb
 import pandas as pd
 from dagster_dbt import DbtCliResource, dbt_assets
 
@@ -17,6 +16,7 @@ from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, re
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
 from pipelines.publish import publish_warehouse
+from pipelines.storage import connect_build, make_portable
 
 RAW_KEYS = {kind: dg.AssetKey(["raw", kind]) for kind in KINDS}
 INGESTED_FILES = dg.AssetKey(["audit", "ingested_files"])
@@ -50,7 +50,9 @@ def ingest_drops(context: dg.AssetExecutionContext):
     for entry in written:
         if entry.status == "rejected":
             context.log.warning(f"Rejected {entry.path}: {entry.reason}")
-    with duckdb.connect(str(settings.build_db)) as con:
+    if make_portable(settings.build_db):
+        context.log.info(f"Converted {settings.build_db} to the storage format DuckDB 1.4 and later open.")
+    with connect_build(settings.build_db) as con:
         lake.expose(con)
         record_ignored(con, ignored, dt.datetime.now())
 
@@ -77,10 +79,62 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     plan = plan_build(settings.build_db, force_full=settings.full_refresh)
     context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
     invocation = dbt.cli(["build", *plan.dbt_args], context=context)
-    yield from invocation.stream()
+    kpi_results_output = None
+    for event in invocation.stream():
+        # held back until dbt has finished with the file: its metadata reads the built mart
+        if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name) == KPI_RESULTS:
+            kpi_results_output = event
+            continue
+        yield event
     record_build(settings.build_db, plan)
+    if kpi_results_output is not None:
+        with connect_build(settings.build_db, read_only=True) as con:
+            yield kpi_results_output.with_metadata({**kpi_results_output.metadata, **kpi_results_metadata(con)})
     # Each invocation writes ≈4 MB of compiled SQL and logs; a failed one's are kept for the operator.
     shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+
+def kpi_results_metadata(con) -> dict:
+    """What the Dagster UI shows on the mart: the newest started report period's city and level
+    values per KPI as a table, and units below target per KPI as numbers it plots across runs."""
+    period = con.execute(
+        "select period_code, name_vi, state, evaluation_on from marts.dim_periods "
+        "where period_kind = 'report' and state <> 'not_started' order by start_on desc, end_on limit 1"
+    ).fetchone()
+    if period is None:
+        return {}
+    code, name, state, evaluated = period
+    rows = con.execute(
+        """
+        select u.unit_name, k.kpi_code, k.short_name_vi, r.value, r.status
+        from marts.kpi_results as r join marts.dim_units as u using (unit_code) join marts.dim_kpis as k using (kpi_code)
+        where r.period = ? and u.level in ('city', 'roll_up')
+        order by u.registry_order, k.kpi_order
+        """,
+        [code],
+    ).fetchall()
+    kpis = list(dict.fromkeys((kpi, short) for _, kpi, short, _, _ in rows))
+    cells: dict[str, dict[str, str]] = {}
+    for unit, kpi, _, value, status in rows:
+        cells.setdefault(unit, {})[kpi] = "—" if value is None else ("▼ " if status == "below" else "") + f"{value * 100:.2f}%"
+    table = [f"**{name}** ({code}, {'số liệu đến ngày ' + f'{evaluated:%d/%m/%Y}' if state == 'running' else 'đã kết thúc'})", ""]
+    table.append("| | " + " | ".join(short for _, short in kpis) + " |")
+    table.append("|---|" + "---:|" * len(kpis))
+    table += [f"| {unit} | " + " | ".join(values.get(kpi, "") for kpi, _ in kpis) + " |" for unit, values in cells.items()]
+    below = dict(
+        con.execute(
+            """
+            select r.kpi_code, count(*) filter (where r.status = 'below')
+            from marts.kpi_results as r join marts.dim_units as u using (unit_code)
+            where r.period = ? and u.level not in ('city', 'roll_up') group by r.kpi_code
+            """,
+            [code],
+        ).fetchall()
+    )
+    return {
+        "newest_period": dg.MetadataValue.md("\n".join(table)),
+        **{f"units_below_{kpi.lower()}": dg.MetadataValue.int(count) for kpi, count in below.items()},
+    }
 
 
 @dg.asset(
@@ -93,7 +147,7 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 def alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     settings = load_settings()
     now = dt.datetime.now()
-    with duckdb.connect(str(settings.build_db)) as con:
+    with connect_build(settings.build_db) as con:
         frame = kpi_gate_frame(con)
         # The same gate as the kpi_targets check; its context is cached, so this costs a fraction of a second.
         outcome = validate("kpi_targets", frame, KPI_GATE_INDEX, settings.data_docs_dir)

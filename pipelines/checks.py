@@ -1,11 +1,11 @@
 """Gates as asset checks on what they validate (Great Expectations, pipelines/gates.py)."""
 
 import dagster as dg
-import duckdb
 
 from pipelines.assets import INGESTED_FILES, KPI_RESULTS
 from pipelines.config import load_settings
 from pipelines.gates import KPI_GATE_INDEX, boundary_frame, kpi_gate_frame, store_outcome, validate
+from pipelines.storage import connect_build
 
 
 @dg.asset_check(
@@ -16,7 +16,7 @@ from pipelines.gates import KPI_GATE_INDEX, boundary_frame, kpi_gate_frame, stor
 )
 def kpi_targets_gate() -> dg.AssetCheckResult:
     settings = load_settings()
-    with duckdb.connect(str(settings.build_db)) as con:
+    with connect_build(settings.build_db) as con:
         frame = kpi_gate_frame(con)
         outcome = validate("kpi_targets", frame, KPI_GATE_INDEX, settings.data_docs_dir)
         store_outcome(con, outcome)
@@ -45,7 +45,7 @@ def kpi_targets_gate() -> dg.AssetCheckResult:
 )
 def ingestion_boundary_gate() -> dg.AssetCheckResult:
     settings = load_settings()
-    with duckdb.connect(str(settings.build_db)) as con:
+    with connect_build(settings.build_db) as con:
         outcome = validate("ingestion_boundary", boundary_frame(con), ["path"], settings.data_docs_dir)
         store_outcome(con, outcome)
     return dg.AssetCheckResult(

@@ -17,9 +17,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 
 from pipelines.config import PROJECT_ROOT, SEEDS_DIR
+from pipelines.storage import connect_build
 
 DBT_CODE = [PROJECT_ROOT / "dbt_project" / "models", PROJECT_ROOT / "dbt_project" / "macros", SEEDS_DIR, PROJECT_ROOT / "dbt_project" / "dbt_project.yml"]
 
@@ -46,7 +46,7 @@ class BuildPlan:
 
 def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
     fingerprint = dbt_code_fingerprint()
-    with duckdb.connect(str(build_db)) as con:
+    with connect_build(build_db) as con:
         con.execute(
             "create table if not exists audit.dbt_build_state "
             "(built_at timestamp, ingested_until timestamp, code_fingerprint varchar, incremental boolean)"
@@ -61,7 +61,7 @@ def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
 
 
 def record_build(build_db: Path, plan: BuildPlan) -> None:
-    with duckdb.connect(str(build_db)) as con:
+    with connect_build(build_db) as con:
         con.execute(
             "insert into audit.dbt_build_state values (?, ?, ?, ?)",
             [dt.datetime.now(), plan.ingested_until, plan.fingerprint, plan.is_incremental],

@@ -1,4 +1,4 @@
-"""`make kpis PERIOD=... [FORMAT=table|csv|json] [UNIT=...]`: one period's results from the warehouse."""
+"""`make kpis PERIOD=... [FORMAT=table|long|csv|json] [UNIT=...]`: one period's results from the warehouse."""
 
 from __future__ import annotations
 
@@ -75,7 +75,8 @@ def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None)
         raise UserError(f"Unknown unit '{unit}': use a unit_code of the registry (marts.dim_units), e.g. 001 or SNV.")
     cursor = con.execute(
         f"""
-        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name
+        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name, k.short_name_vi as kpi_short_name, k.kpi_order,
+               case when u.level = 'commune' then u.unit_name || ' (' || u.parent_name || ')' else u.unit_name end as display_name
         from marts.kpi_results as r
         join marts.dim_units as u using (unit_code)
         join marts.dim_kpis as k using (kpi_code)
@@ -119,6 +120,55 @@ def _percent(value: Decimal | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
 
 
+def _title(rows: list[dict], period: dict) -> str:
+    below = sum(row["status"] == "below" for row in rows)
+    return (
+        f"Kết quả chỉ tiêu CCHC kỳ {period['period_code']} ({data_date_note(period)}): {below} chỉ tiêu không đạt / {len(rows)}"
+        if rows
+        else "Không có kết quả"
+    )
+
+
+MATRIX_WIDTH = 200
+
+
+def to_matrix(rows: list[dict], period: dict, color: bool) -> str:
+    """One line per unit (the city and the levels first), one column per KPI: the value, a ▼ and
+    red where below target (the sign survives black and white), — where there is no data."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    kpis = {row["kpi_code"]: row["kpi_short_name"] for row in sorted(rows, key=lambda row: row["kpi_order"])}
+    units: dict[str, dict] = {}
+    for row in rows:
+        units.setdefault(row["unit_code"], {"name": row["display_name"]})[row["kpi_code"]] = row
+    table = Table(title=_title(rows, period), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("Mã", no_wrap=True)
+    table.add_column("Đơn vị", no_wrap=True, max_width=46, overflow="ellipsis")
+    for name in kpis.values():
+        table.add_column(name, justify="right", max_width=14)
+    for code, unit in units.items():
+        cells = []
+        for kpi in kpis:
+            row = unit.get(kpi)
+            if row is None:
+                cells.append(Text(""))  # no such row (the city has no DIGITIZED_RESULT)
+            elif row["status"] == "no_data":
+                cells.append(Text("—", style="dim"))
+            elif row["status"] == "below":
+                cells.append(Text(f"▼{_percent(row['value'])}", style="bold red"))
+            else:
+                cells.append(Text(_percent(row["value"]), style="green"))
+        table.add_row(code, unit["name"], *cells, style="bold" if code == "01" or code.startswith("CAP_") else None)
+    out = io.StringIO()
+    console = Console(file=out, width=MATRIX_WIDTH, force_terminal=color, no_color=not color, highlight=False)
+    console.print(table)
+    console.print("▼ không đạt mục tiêu · — không có dữ liệu · FORMAT=long: từng chỉ tiêu với tử số, mẫu số và mục tiêu")
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
+
+
 def to_table(rows: list[dict], period: dict) -> str:
     header = ["Đơn vị", "Chỉ tiêu", "Tử số/Mẫu số", "Kết quả", "Mục tiêu", "Đánh giá"]
     body, previous_unit = [], None
@@ -133,13 +183,7 @@ def to_table(rows: list[dict], period: dict) -> str:
     aligned = lambda line: "  ".join(  # noqa: E731
         cell.rjust(width) if i in (2, 3, 4) else cell.ljust(width) for i, (cell, width) in enumerate(zip(line, widths, strict=True))
     ).rstrip()
-    below = sum(row["status"] == "below" for row in rows)
-    title = (
-        f"Kết quả chỉ tiêu CCHC kỳ {period['period_code']} ({data_date_note(period)}): {below} chỉ tiêu không đạt / {len(rows)}"
-        if rows
-        else "Không có kết quả"
-    )
-    return "\n".join([title, "", aligned(header), aligned(["-" * w for w in widths]), *map(aligned, body)]) + "\n"
+    return "\n".join([_title(rows, period), "", aligned(header), aligned(["-" * w for w in widths]), *map(aligned, body)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,15 +194,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
-        if args.format not in ("table", "csv", "json"):
-            raise UserError(f"Unknown FORMAT '{args.format}': use table, csv or json.")
+        if args.format not in ("table", "long", "csv", "json"):
+            raise UserError(f"Unknown FORMAT '{args.format}': use table, long, csv or json.")
         with open_warehouse(settings) as con:
             rows = fetch_results(con, args.period, args.unit or None)
             period = fetch_period(con, args.period)
     except UserError as error:
         print(error, file=sys.stderr)
         return 2
-    rendered = to_table(rows, period) if args.format == "table" else {"csv": to_csv, "json": to_json}[args.format](rows)
+    if args.format == "table":
+        rendered = to_matrix(rows, period, color=sys.stdout.isatty())
+    elif args.format == "long":
+        rendered = to_table(rows, period)
+    else:
+        rendered = {"csv": to_csv, "json": to_json}[args.format](rows)
     sys.stdout.write(rendered)
     return 0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 
-import duckdb
 
 from pipelines.config import Settings
+from pipelines.storage import connect_build
 
 
 def publish_warehouse(settings: Settings) -> None:
@@ -16,7 +16,7 @@ def publish_warehouse(settings: Settings) -> None:
     A reader holding the old file keeps reading it (same inode) and sees the new data on
     reconnecting; a run that fails before this point leaves the last good warehouse in place.
     """
-    with duckdb.connect(str(settings.build_db)) as con:
+    with connect_build(settings.build_db) as con:
         con.execute("checkpoint")  # fold the write-ahead log into the file we copy
     # One run at a time (pipelines/runlock.py): any copy left here is a killed run's.
     for leftover in settings.warehouse.parent.glob(f".{settings.warehouse.name}.*.publishing"):

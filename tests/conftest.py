@@ -34,15 +34,20 @@ def materialize(environment: dict[str, str]) -> dg.ExecuteInProcessResult:
 
 
 @pytest.fixture(scope="session")
-def sample_warehouse(tmp_path_factory) -> dict[str, str]:
-    """Environment of a warehouse built from a copy of the sample drops; the run must succeed."""
+def sample_run(tmp_path_factory) -> tuple[dict[str, str], dg.ExecuteInProcessResult]:
+    """A warehouse built from a copy of the sample drops (its environment), and the run; it must succeed."""
     root = tmp_path_factory.mktemp("sample")
     raw = root / "raw"
     shutil.copytree(SAMPLE_DROPS, raw)
     environment = {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(root / "warehouse" / "cchc.duckdb")}
     result = materialize(environment)
     assert result.success, "the nightly job failed on the sample drops"
-    return environment
+    return environment, result
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(sample_run) -> dict[str, str]:
+    return sample_run[0]
 
 
 @pytest.fixture(scope="session")

@@ -41,11 +41,27 @@ def test_json_and_unit_filter_give_the_same_numbers(sample_warehouse):
     assert all((r["value"] is None) == (r["status"] == "no_data") for r in rows)
 
 
-def test_table_marks_below_target_rows_in_vietnamese(sample_warehouse):
-    result = run_cli("pipelines.kpis", "--period", "2024-Q1", env=cli_env(sample_warehouse))
+def test_long_table_marks_below_target_rows_in_vietnamese(sample_warehouse):
+    result = run_cli("pipelines.kpis", "--period", "2024-Q1", "--format", "long", env=cli_env(sample_warehouse))
     below = sum(line.endswith(",below") for line in expected_rows("2024-Q1"))
     assert result.stdout.count("KHÔNG ĐẠT") == below
     assert "Thành phố Hà Nội" in result.stdout and "Tỷ lệ hồ sơ TTHC được xử lý hoàn toàn trực tuyến" in result.stdout
+
+
+def test_table_is_one_line_per_unit_and_fits_a_200_column_terminal(sample_warehouse):
+    lines = run_cli("pipelines.kpis", "--period", "2024-Q2", env=cli_env(sample_warehouse)).stdout.splitlines()
+    rows = list(csv.DictReader(io.StringIO("\n".join(expected_rows("2024-Q2")))))
+    units = list(dict.fromkeys(row["unit_code"] for row in rows))
+    unit_lines = [line for line in lines if line.split(maxsplit=1)[:1] and line.split(maxsplit=1)[0] in units]
+    assert [line.split()[0] for line in unit_lines] == units, "one line per unit, the city and the levels first"
+    assert units[:4] == ["01", "CAP_TP", "CAP_HUYEN", "CAP_XA"]
+    assert max(len(line) for line in lines) <= 200
+    assert sum(line.count("▼") for line in unit_lines) == sum(row["status"] == "below" for row in rows)
+    ba_dinh = next(line for line in unit_lines if line.split()[0] == "001")
+    shown = [cell for cell in ba_dinh.split("  ") if cell.strip()][2:]
+    ba_dinh_rows = [row for row in rows if row["unit_code"] == "001"]
+    expected = [("▼" if r["status"] == "below" else "") + ("—" if not r["value"] else f"{float(r['value']) * 100:.2f}%") for r in ba_dinh_rows]
+    assert [cell.strip() for cell in shown] == expected
 
 
 def test_unknown_period_lists_the_valid_codes_and_fails(sample_warehouse):

@@ -1,6 +1,7 @@
 select
     kpi_code,
     name_vi,
+    short_name_vi,
     name_en,
     target_department,
     target_district,

@@ -1,0 +1,69 @@
+"""The tools analysts already have: the DuckDB CLI from PyPI (1.x) opens the published warehouse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import duckdb
+
+from pipelines.config import PROJECT_ROOT
+from pipelines.sql import cli_path
+from pipelines.storage import make_portable, storage_version
+
+
+def test_the_published_warehouse_is_in_a_format_duckdb_1_4_opens(sample_warehouse):
+    assert storage_version(PROJECT_ROOT / sample_warehouse["CCHC_WAREHOUSE"]).startswith("v1.4")
+
+
+def test_make_sql_is_the_pypi_duckdb_cli_reading_the_marts(sample_warehouse):
+    version = subprocess.run([cli_path(), "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.startswith("v1."), f"the 1.x CLI from PyPI, not DuckDB 2.0: {version}"
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        (expected,) = con.execute("select count(*) from marts.kpi_results where status = 'below'").fetchone()
+    result = subprocess.run(
+        ["make", "-s", "sql"], input=".mode csv\nselect count(*) as n from marts.kpi_results where status = 'below';",
+        cwd=PROJECT_ROOT, env={**os.environ, **sample_warehouse}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["n", str(expected)]
+
+
+def test_make_sql_without_a_warehouse_is_one_sentence(tmp_path):
+    result = subprocess.run(
+        ["make", "-s", "sql"], input="", cwd=PROJECT_ROOT, env={**os.environ, "CCHC_WAREHOUSE": str(tmp_path / "none.duckdb")},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0 and "No warehouse at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_build_file_in_the_newer_format_is_converted_once_with_its_rows(tmp_path):
+    path = tmp_path / "old.build.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema audit; create table audit.alert_state as select range as n from range(5)")
+    assert storage_version(path).startswith("v2")
+    assert make_portable(path) and not make_portable(path)
+    assert storage_version(path).startswith("v1.4")
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select sum(n) from audit.alert_state").fetchone() == (10,)
+
+
+def test_the_dagster_ui_shows_the_answer_on_the_kpi_mart(sample_run):
+    import dagster as dg
+
+    environment, result = sample_run
+    (materialization,) = [
+        event.event_specific_data.materialization
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and event.event_specific_data.materialization.asset_key == dg.AssetKey(["marts", "kpi_results"])
+    ]
+    table = materialization.metadata["newest_period"].value
+    assert "2025-Q1" in table and "số liệu đến ngày 20/12/2024" in table
+    assert "| Thành phố Hà Nội | ▼ 91.67% |" in table and "| Cấp xã (phường, xã, thị trấn) |" in table
+    with duckdb.connect(environment["CCHC_WAREHOUSE"], read_only=True) as con:
+        (below,) = con.execute(
+            "select count(*) from marts.kpi_results join marts.dim_units using (unit_code) "
+            "where period = '2025-Q1' and kpi_code = 'ONTIME' and status = 'below' and level not in ('city', 'roll_up')"
+        ).fetchone()
+    assert materialization.metadata["units_below_ontime"].value == below
