@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from tests.conftest import materialize
 

@@ -6,7 +6,6 @@ import os
 import re
 import struct
 from html.parser import HTMLParser
-from pathlib import Path
 
 import duckdb
 import pytest
