@@ -95,10 +95,14 @@ def timed(command: list[str], env: dict[str, str], into: Measured) -> None:
 
 
 def link_drops(source: Path, target: Path, drops: list[str]) -> None:
+    """The drops as hard links: no copy, and no symbolic link, which the pipeline refuses to
+    follow out of its raw folder."""
     shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
     for drop in drops:
-        (target / drop).symlink_to(source / drop, target_is_directory=True)
+        (target / drop).mkdir(parents=True)
+        for file in (source / drop).iterdir():
+            os.link(file, target / drop / file.name)
+    target.mkdir(parents=True, exist_ok=True)
 
 
 def pipeline(raw: Path, warehouse: Path) -> tuple[list[str], dict[str, str]]:

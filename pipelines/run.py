@@ -46,12 +46,12 @@ def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
 
 
 def failure_cause(error) -> str:
-    """The innermost cause of a step's failure, in one line: Dagster wraps the real error in "Error
+    """The innermost cause of a step's failure, on one line: Dagster wraps the real error in "Error
     occurred while executing op …", which tells the operator nothing."""
     while error.cause is not None:
         error = error.cause
-    lines = [line for line in error.message.strip().splitlines() if line.strip()]
-    return lines[0].strip() if lines else error.cls_name or "unknown error"
+    message = " ".join(error.message.split())
+    return (message[:497] + "...") if len(message) > 500 else message or error.cls_name or "unknown error"
 
 
 def summary(settings: Settings, steps: dict[str, float]) -> str:
