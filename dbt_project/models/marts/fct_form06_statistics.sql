@@ -39,12 +39,27 @@ facts as (
         dossiers.finish_on <= periods.evaluation_on as is_resolved_by_evaluation,
         periods.evaluation_on
     from dossiers
+    -- two plain inequalities (an open dossier's finish is the far future): DuckDB joins them as a
+    -- range join instead of testing every dossier against every period
     inner join periods
         on dossiers.received_on <= periods.evaluation_on
-        and case
-            when dossiers.is_withdrawn_or_stopped then dossiers.received_on >= periods.start_on
-            else dossiers.finish_on is null or dossiers.finish_on >= periods.start_on
-        end
+        and coalesce(dossiers.finish_on, date '9999-12-31') >= periods.start_on
+    where not dossiers.is_withdrawn_or_stopped
+    union all
+    select
+        periods.period_code,
+        dossiers.unit_code,
+        dossiers.sector_code,
+        dossiers.channel,
+        dossiers.due_on,
+        dossiers.finish_on,
+        dossiers.is_withdrawn_or_stopped,
+        true,
+        false,
+        periods.evaluation_on
+    from dossiers
+    inner join periods on dossiers.received_on between periods.start_on and periods.evaluation_on
+    where dossiers.is_withdrawn_or_stopped
 ),
 
 unit_sector_counts as (

@@ -57,9 +57,10 @@ backlog as (
         count(*) filter (where dossiers.due_on >= periods.evaluation_on) as numerator,
         count(*) as denominator
     from {{ ref('int_dossiers__latest') }} as dossiers
+    -- two plain inequalities (an open dossier's finish is the far future): a range join
     inner join started_periods as periods
         on dossiers.received_on <= periods.evaluation_on
-        and (dossiers.finish_on is null or dossiers.finish_on > periods.evaluation_on)
+        and coalesce(dossiers.finish_on, date '9999-12-31') > periods.evaluation_on
     where dossiers.is_received and not dossiers.is_withdrawn_or_stopped
     group by all
 ),
