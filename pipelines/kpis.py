@@ -17,6 +17,8 @@ from pipelines.config import Settings, load_settings
 
 COLUMNS = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
 STATUS_LABELS = {"met": "Đạt", "below": "✗ KHÔNG ĐẠT", "no_data": "Không có dữ liệu"}
+# Levels of marts.dim_units whose rows sum other units (the city, CAP_TP, CAP_HUYEN, CAP_XA).
+ROLL_UP_LEVELS = ("city", "roll_up")
 
 
 class UserError(Exception):
@@ -75,7 +77,7 @@ def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None)
         raise UserError(f"Unknown unit '{unit}': use a unit_code of the registry (marts.dim_units), e.g. 001 or SNV.")
     cursor = con.execute(
         f"""
-        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name, k.short_name_vi as kpi_short_name, k.kpi_order,
+        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name, k.short_name_vi as kpi_short_name, k.kpi_order, u.level,
                case when u.level = 'commune' then u.unit_name || ' (' || u.parent_name || ')' else u.unit_name end as display_name
         from marts.kpi_results as r
         join marts.dim_units as u using (unit_code)
@@ -143,7 +145,7 @@ def to_matrix(rows: list[dict], period: dict, color: bool) -> str:
     kpis = {row["kpi_code"]: row["kpi_short_name"] for row in sorted(rows, key=lambda row: row["kpi_order"])}
     units: dict[str, dict] = {}
     for row in rows:
-        units.setdefault(row["unit_code"], {"name": row["display_name"]})[row["kpi_code"]] = row
+        units.setdefault(row["unit_code"], {"name": row["display_name"], "roll_up": row["level"] in ROLL_UP_LEVELS})[row["kpi_code"]] = row
     table = Table(title=_title(rows, period), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     table.add_column("Mã", no_wrap=True)
     table.add_column("Đơn vị", no_wrap=True, max_width=46, overflow="ellipsis")
@@ -161,7 +163,7 @@ def to_matrix(rows: list[dict], period: dict, color: bool) -> str:
                 cells.append(Text(f"▼{_percent(row['value'])}", style="bold red"))
             else:
                 cells.append(Text(_percent(row["value"]), style="green"))
-        table.add_row(code, unit["name"], *cells, style="bold" if code == "01" or code.startswith("CAP_") else None)
+        table.add_row(code, unit["name"], *cells, style="bold" if unit["roll_up"] else None)
     out = io.StringIO()
     console = Console(file=out, width=MATRIX_WIDTH, force_terminal=color, no_color=not color, highlight=False)
     console.print(table)

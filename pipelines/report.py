@@ -20,7 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from pipelines.config import load_settings
-from pipelines.kpis import COLUMNS, UserError, data_date_note, fetch_period, open_warehouse, rows_as_dicts
+from pipelines.kpis import COLUMNS, ROLL_UP_LEVELS, UserError, data_date_note, fetch_period, open_warehouse, rows_as_dicts
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CITY = "01"
@@ -32,7 +32,6 @@ LEVEL_LABELS = {
     "commune": "Xã, phường, thị trấn",
 }
 STATUS_LABELS = {"met": "Đạt", "below": "Không đạt", "no_data": "Không có dữ liệu"}
-ROLL_UP_LEVELS = ("city", "roll_up")
 # Biểu số 06's columns in the form's order: (column of marts.fct_form06_statistics, header).
 FORM06_COLUMNS = [
     ("carried_over", "Kỳ trước chuyển qua"), ("received_online", "Trực tuyến"), ("received_in_person", "Trực tiếp"),
