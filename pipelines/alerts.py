@@ -3,14 +3,20 @@
 State lives in the build warehouse, which persists between runs:
 - ``audit.alert_state``: one row per (period, unit, KPI) ever alerted, open or resolved;
 - ``audit.alert_outbox``: one message per recipient unit and run (or per rejected file, per failed
-  run), with the delivery state of each channel; undelivered messages are retried on every run;
-- ``audit.alerts``: the view analysts read, alert rows with their last message's channel states.
+  run, per unit and week for the digest), its addresses and the delivery state of each channel;
+  undelivered messages are retried on every run;
+- ``audit.alerts``: the view analysts read, alert rows with their last message's channel states;
+- ``audit.contact_problems``: the rows of the operator's contacts file that could not be used.
 A message is marked sent on a channel right after that channel accepted it: nothing is sent twice.
+A unit's messages go to its own contacts with the city's reform office copied (the office alone for
+a unit without contacts); the city's and the levels' rows, rejected files and failed runs go to the
+office, the city unit ``01``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import smtplib
@@ -24,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from pipelines.config import AlertChannels
+from pipelines.contacts import Contacts, Recipients, recipients_for
 from pipelines.storage import connect_build
 
 CITY = "01"
@@ -39,6 +46,8 @@ create table if not exists audit.alert_outbox (
     subject varchar,
     body varchar,
     payload json,
+    email_to varchar,             -- the addresses, comma-separated, decided when the message was written
+    email_cc varchar,
     email_state varchar,          -- pending | sent | failed (cannot be built) | not_configured
     email_sent_at timestamp,
     webhook_state varchar,
@@ -46,6 +55,10 @@ create table if not exists audit.alert_outbox (
     attempts integer default 0,
     last_error varchar
 );
+-- warehouses built before unit contacts existed
+alter table audit.alert_outbox add column if not exists email_to varchar;
+alter table audit.alert_outbox add column if not exists email_cc varchar;
+create table if not exists audit.contact_problems (line integer, unit_code varchar, email varchar, problem varchar);
 create table if not exists audit.alert_state (
     period varchar, unit_code varchar, kpi_code varchar,
     numerator bigint, denominator bigint, value decimal(10, 4), target decimal(3, 2),
@@ -94,18 +107,24 @@ def _period_heading(row) -> str:
     return heading + ":"
 
 
-def _kpi_message(recipient_name: str, rows: pd.DataFrame) -> tuple[str, str]:
-    subject = f"[CCHC] {recipient_name}: {len(rows)} chỉ tiêu chưa đạt"
+def _kpi_message(recipient_name: str, rows: pd.DataFrame, digest_week: str | None = None) -> tuple[str, str]:
+    """The message of newly alerted rows or, given ``digest_week``, the week's digest of what is
+    still below target."""
+    if digest_week:
+        subject = f"[CCHC] {recipient_name}: tổng hợp tuần {digest_week}, {len(rows)} chỉ tiêu còn chưa đạt"
+        finding = f"tổng hợp tuần {digest_week} các chỉ tiêu vẫn chưa đạt mục tiêu:"
+    else:
+        subject = f"[CCHC] {recipient_name}: {len(rows)} chỉ tiêu chưa đạt"
+        finding = "ghi nhận các chỉ tiêu chưa đạt mục tiêu sau:"
     lines = [
         f"Kính gửi {recipient_name},",
         "",
-        "Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) ghi nhận "
-        "các chỉ tiêu chưa đạt mục tiêu sau:",
+        f"Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) {finding}",
     ]
     for _, group in rows.groupby("period", sort=False):
         lines += ["", _period_heading(group.iloc[0])]
         for row in group.itertuples():
-            change = "" if row.change == "new" else " (số liệu thay đổi)"
+            change = " (số liệu thay đổi)" if getattr(row, "change", "new") == "changed" else ""
             # The city office also receives the city's and the levels' rows: each names its row.
             whose = "" if row.unit_name == recipient_name else f"{row.unit_name}: "
             lines.append(
@@ -125,23 +144,27 @@ def one_line(text: str) -> str:
     return _CONTROL_CHARACTERS.sub(" ", text).strip()
 
 
-def _enqueue(con, *, reference, kind, recipient_unit, subject, body, payload, channels: AlertChannels, now) -> str:
+def _enqueue(con, *, reference, kind, recipient_unit, subject, body, payload, channels: AlertChannels, contacts: Contacts, now) -> str:
     message_id = str(uuid.uuid4())
     subject = one_line(subject)
-    payload = {**payload, "subject": subject}
+    recipients = recipients_for(recipient_unit, contacts, channels.email_to)
+    payload = {**payload, "subject": subject, "email_to": list(recipients.to), "email_cc": list(recipients.cc)}
     con.execute(
         "insert into audit.alert_outbox (message_id, reference, kind, recipient_unit, created_at, subject, body, payload,"
-        " email_state, webhook_state) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " email_to, email_cc, email_state, webhook_state) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             message_id, reference, kind, recipient_unit, now, subject, body, json.dumps(payload, ensure_ascii=False, default=str),
-            "pending" if channels.email_configured else "not_configured",
+            ", ".join(recipients.to), ", ".join(recipients.cc),
+            "pending" if channels.smtp_host and recipients.to else "not_configured",
             "pending" if channels.webhook_url else "not_configured",
         ],
     )  # fmt: skip
     return message_id
 
 
-def sync_kpi_alerts(con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channels: AlertChannels, now: dt.datetime) -> SyncReport:
+def sync_kpi_alerts(
+    con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channels: AlertChannels, now: dt.datetime, contacts: Contacts = Contacts()
+) -> SyncReport:
     """Alerts each (period, unit, KPI) newly below or changed while below; resolves recovered ones.
 
     ``below`` has one row per unit result below target, with the columns of marts.kpi_results.
@@ -193,7 +216,7 @@ def sync_kpi_alerts(con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channel
         }
         message_ids[unit_code] = _enqueue(
             con, reference=f"kpi:{unit_code}:{now.isoformat()}", kind="kpi_below", recipient_unit=unit_code,
-            subject=subject, body=body, payload=payload, channels=channels, now=now,
+            subject=subject, body=body, payload=payload, channels=channels, contacts=contacts, now=now,
         )  # fmt: skip
     alerted = to_alert.assign(message_id=to_alert["recipient_unit"].map(message_ids))  # noqa: F841 (read by DuckDB)
     # One statement for every alerted row: row-by-row upserts cost seconds at city scale.
@@ -215,7 +238,70 @@ def sync_kpi_alerts(con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channel
     return SyncReport(alerted=len(to_alert), resolved=len(resolved), messages=messages)
 
 
-def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime) -> int:
+def iso_week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = Contacts()) -> int:
+    """The week's first run writes each recipient a digest of its results still below target."""
+    ensure_schema(con)
+    week = iso_week(now.date())
+    still_below = con.execute(
+        """
+        select s.period, s.unit_code, s.kpi_code, s.numerator, s.denominator, s.value, s.target,
+               u.unit_name, k.name_vi as kpi_name, p.state as period_state, p.evaluation_on,
+               case when u.level in ('city', 'roll_up') then $city else s.unit_code end as recipient_unit,
+               coalesce(recipient.unit_name, u.unit_name) as recipient_name
+        from audit.alert_state as s
+        join marts.dim_units as u using (unit_code)
+        join marts.dim_kpis as k using (kpi_code)
+        join marts.dim_periods as p on p.period_code = s.period
+        left join marts.dim_units as recipient on recipient.unit_code = $city and u.level in ('city', 'roll_up')
+        where s.status = 'open'
+          and 'digest:' || recipient_unit || ':' || $week not in (select reference from audit.alert_outbox where kind = 'weekly_digest')
+        order by u.registry_order, p.period_order, k.kpi_order
+        """,
+        {"city": CITY, "week": week},
+    ).df()
+    for unit_code, rows in still_below.groupby("recipient_unit", sort=False):
+        unit_name = rows["recipient_name"].iloc[0]
+        subject, body = _kpi_message(unit_name, rows, digest_week=week)
+        alerts = rows[["period", "unit_code", "unit_name", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target"]]
+        _enqueue(
+            con, reference=f"digest:{unit_code}:{week}", kind="weekly_digest", recipient_unit=unit_code,
+            subject=subject, body=body, channels=channels, contacts=contacts, now=now,
+            payload={"kind": "weekly_digest", "week": week, "recipient_unit": unit_code, "unit_name": unit_name,
+                     "text": body, "alerts": alerts.to_dict("records")},
+        )  # fmt: skip
+    return still_below["recipient_unit"].nunique()
+
+
+def record_contact_problems(con: duckdb.DuckDBPyConnection, contacts: Contacts, channels: AlertChannels, now: dt.datetime) -> int:
+    """Keeps the unusable contact rows in ``audit.contact_problems`` and tells the reform office
+    once per distinct list."""
+    ensure_schema(con)
+    con.execute("delete from audit.contact_problems")
+    if not contacts.problems:
+        return 0
+    rows = [(p.line, p.unit_code, p.email, p.problem) for p in contacts.problems]
+    con.executemany("insert into audit.contact_problems values (?, ?, ?, ?)", rows)
+    reference = "contacts:" + hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+    if not con.execute("select 1 from audit.alert_outbox where reference = ?", [reference]).fetchone():
+        subject = f"[CCHC] Danh bạ nhận cảnh báo: {len(rows)} dòng không dùng được"
+        body = "\n".join(
+            ["Các dòng sau trong tệp danh bạ đơn vị (CCHC_UNIT_CONTACTS) bị bỏ qua cho đến khi được sửa:", ""]
+            + [f"  - dòng {line}: {unit_code or '(trống)'}, {email or '(trống)'}: {problem}" for line, unit_code, email, problem in rows]
+        )
+        _enqueue(
+            con, reference=reference, kind="contacts_invalid", recipient_unit=CITY, subject=subject, body=body,
+            payload={"kind": "contacts_invalid", "text": body, "problems": [p.__dict__ for p in contacts.problems]},
+            channels=channels, contacts=Contacts(), now=now,
+        )  # fmt: skip
+    return len(rows)
+
+
+def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = Contacts()) -> int:
     """One message to the reform office (the city unit) per rejected file not yet reported."""
     ensure_schema(con)
     rejected = con.execute(
@@ -232,7 +318,7 @@ def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChanne
         _enqueue(
             con, reference=f"file:{file_hash}:{path}", kind="file_rejected", recipient_unit=CITY, subject=subject,
             body=body, payload={"kind": "file_rejected", "path": path, "reason": reason, "subject": subject, "text": body},
-            channels=channels, now=now,
+            channels=channels, contacts=contacts, now=now,
         )  # fmt: skip
     return len(rejected)
 
@@ -244,15 +330,17 @@ def enqueue_run_failure(con: duckdb.DuckDBPyConnection, run_id: str, step: str, 
     _enqueue(
         con, reference=f"run:{run_id}", kind="run_failed", recipient_unit=CITY, subject=subject, body=body,
         payload={"kind": "run_failed", "run_id": run_id, "step": step, "error": error, "subject": subject, "text": body},
-        channels=channels, now=now,
+        channels=channels, contacts=Contacts(), now=now,
     )  # fmt: skip
 
 
-def _send_email(channels: AlertChannels, subject: str, body: str) -> None:
+def _send_email(channels: AlertChannels, subject: str, body: str, recipients: Recipients) -> None:
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = channels.email_from
-    message["To"] = ", ".join(channels.email_to)
+    message["To"] = ", ".join(recipients.to)
+    if recipients.cc:
+        message["Cc"] = ", ".join(recipients.cc)
     message.set_content(body, charset="utf-8")
     with smtplib.SMTP(channels.smtp_host, channels.smtp_port, timeout=10) as smtp:
         if channels.smtp_starttls:
@@ -271,18 +359,24 @@ def _post_webhook(url: str, payload: str) -> None:
             raise OSError(f"webhook answered HTTP {response.status}")
 
 
+def _addresses(joined: str | None) -> tuple[str, ...]:
+    return tuple(address.strip() for address in (joined or "").split(",") if address.strip())
+
+
 def deliver_pending(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime) -> DeliveryReport:
     """Sends every pending message on every configured channel; a failure leaves it pending."""
     ensure_schema(con)
     pending = con.execute(
-        "select message_id, subject, body, payload, email_state, webhook_state from audit.alert_outbox "
+        "select message_id, subject, body, payload, email_to, email_cc, email_state, webhook_state from audit.alert_outbox "
         "where email_state = 'pending' or webhook_state = 'pending' order by created_at, message_id"
     ).fetchall()
     sent, failed, errors = 0, 0, []
-    for message_id, subject, body, payload, email_state, webhook_state in pending:
+    for message_id, subject, body, payload, email_to, email_cc, email_state, webhook_state in pending:
+        # A message written before unit contacts existed has no addresses: it goes to the office.
+        recipients = Recipients(_addresses(email_to) or channels.email_to, _addresses(email_cc))
         deliveries = []
-        if email_state == "pending" and channels.email_configured:
-            deliveries.append(("email", lambda: _send_email(channels, subject, body)))
+        if email_state == "pending" and channels.smtp_host and recipients.to:
+            deliveries.append(("email", lambda: _send_email(channels, subject, body, recipients)))
         if webhook_state == "pending" and channels.webhook_url:
             deliveries.append(("webhook", lambda: _post_webhook(channels.webhook_url, payload)))
         for channel, send in deliveries:

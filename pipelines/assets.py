@@ -7,7 +7,14 @@ from collections import Counter
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from pipelines.alerts import deliver_pending, enqueue_rejected_files, sync_kpi_alerts
+from pipelines.alerts import (
+    deliver_pending,
+    enqueue_rejected_files,
+    enqueue_weekly_digests,
+    record_contact_problems,
+    sync_kpi_alerts,
+)
+from pipelines.contacts import load_contacts
 from pipelines.config import load_settings
 from pipelines.incremental import plan_build, record_build
 from pipelines.gates import kpi_gate_frame
@@ -141,18 +148,24 @@ def kpi_results_metadata(con) -> dict:
     deps=[KPI_RESULTS, INGESTED_FILES],
     group_name="alerts",
     description="Units newly below target (or changed while below), rejected files: alerted once by e-mail and "
-    "webhook through an outbox; recovered units resolved; undelivered messages retried.",
+    "webhook through an outbox, to each unit's contacts with the reform office copied; a weekly digest of what "
+    "is still below; recovered units resolved; undelivered messages retried.",
 )
 def alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     settings = load_settings()
     now = dt.datetime.now()
+    contacts = load_contacts(settings.alerts.contacts_file)
+    for problem in contacts.problems:
+        context.log.warning(f"Contacts file line {problem.line} ignored: {problem.problem} ({problem.unit_code!r}, {problem.email!r})")
     with connect_build(settings.build_db) as con:
         # "Below target" is decided once, in kpi_results.status (exact integers); the kpi_targets
         # gate checks the same rows and lists them. Alerts read the decision, never re-validate.
         frame = kpi_gate_frame(con)
         below = frame[frame["status"] == "below"]
-        synced = sync_kpi_alerts(con, below, settings.alerts, now)
-        rejected = enqueue_rejected_files(con, settings.alerts, now)
+        synced = sync_kpi_alerts(con, below, settings.alerts, now, contacts)
+        digests = enqueue_weekly_digests(con, settings.alerts, now, contacts)
+        rejected = enqueue_rejected_files(con, settings.alerts, now, contacts)
+        contact_problems = record_contact_problems(con, contacts, settings.alerts, now)
         delivery = deliver_pending(con, settings.alerts, now)
     for error in delivery.errors:
         context.log.warning(f"Alert not delivered, kept for the next run: {error}")
@@ -160,7 +173,9 @@ def alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         metadata={
             "alerted": synced.alerted,
             "resolved": synced.resolved,
-            "messages": synced.messages + rejected,
+            "messages": synced.messages + digests + rejected,
+            "weekly_digests": digests,
+            "contact_rows_ignored": contact_problems,
             "delivered": delivery.sent,
             "delivery_failures": delivery.failed,
         }

@@ -26,12 +26,9 @@ class AlertChannels:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_starttls: bool = False
     email_from: str = "cchc-kpi@localhost"
-    email_to: tuple[str, ...] = ()
+    email_to: tuple[str, ...] = ()  # the city's reform office: copied on every message
     webhook_url: str | None = None
-
-    @property
-    def email_configured(self) -> bool:
-        return bool(self.smtp_host and self.email_to)
+    contacts_file: Path | None = None  # unit_code,email,name: each unit's own recipients
 
 
 @dataclass(frozen=True)
@@ -90,6 +87,7 @@ def load_settings() -> Settings:
             email_from=_text("CCHC_ALERT_EMAIL_FROM") or "cchc-kpi@localhost",
             email_to=tuple(a.strip() for a in (_text("CCHC_ALERT_EMAIL_TO") or "").split(",") if a.strip()),
             webhook_url=_text("CCHC_ALERT_WEBHOOK_URL"),
+            contacts_file=_path("CCHC_UNIT_CONTACTS", Path()) if _text("CCHC_UNIT_CONTACTS") else None,
         ),
     )
 

@@ -10,6 +10,7 @@ import duckdb
 
 from pipelines.alerts import alert_run_failure
 from pipelines.config import Settings, load_settings
+from pipelines.contacts import ContactsFileError, load_contacts
 from pipelines.ingest.lake import RawDirMissing, discover_drops
 from pipelines.runlock import RunLocked, exclusive_run
 
@@ -27,6 +28,10 @@ def preflight(settings: Settings) -> str | None:
             f"The warehouse folder {settings.warehouse.parent} cannot be created ({error.strerror}): "
             "set CCHC_WAREHOUSE to a file in a folder you can write."
         )
+    try:
+        load_contacts(settings.alerts.contacts_file)
+    except ContactsFileError as error:
+        return str(error)
     return None
 
 
@@ -81,6 +86,9 @@ def summary(settings: Settings, steps: dict[str, float]) -> str:
             "count(*) filter (where status = 'below' and 'pending' in (email_state, webhook_state)) from audit.alerts"
         ).fetchone()
         lines.append(f"  alerts open: {open_alerts} (undelivered, retried next run: {undelivered}); Data Docs: {settings.data_docs_dir / 'index.html'}")
+        (ignored_contacts,) = con.execute("select count(*) from audit.contact_problems").fetchone()
+        if ignored_contacts:
+            lines.append(f"  contacts file: {ignored_contacts} rows ignored, listed in audit.contact_problems")
         (incremental,) = con.execute("select incremental from audit.dbt_build_state order by built_at desc limit 1").fetchone()
     build = "incremental (only what new files touch)" if incremental else "full"
     lines.append(f"  dbt build: {build}; steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))

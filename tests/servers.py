@@ -21,10 +21,12 @@ class RecordingSmtp:
     def __init__(self, port: int | None = None):
         self.port = port or free_port()
         self.messages = []
+        self.envelope_recipients = []  # per message, the RCPT TO addresses (To and Cc)
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.envelope_recipients.append(sorted(envelope.rcpt_tos))
         return "250 OK"
 
     def start(self) -> RecordingSmtp:

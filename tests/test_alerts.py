@@ -9,8 +9,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.alerts import deliver_pending, sync_kpi_alerts
+from pipelines.alerts import deliver_pending, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
 from pipelines.config import AlertChannels
+from pipelines.contacts import read_contacts, registered_unit_codes
 from pipelines.sensors import new_drop_sensor, run_failure_alert
 from tests.servers import RecordingSmtp, RecordingWebhook, free_port
 
@@ -187,3 +188,66 @@ def test_schedule_and_sensors_are_registered():
 
     assert defs.resolve_sensor_def("new_drop_sensor").job_name == "nightly"
     assert defs.resolve_sensor_def("run_failure_alert") is not None
+
+
+def test_each_unit_hears_from_its_own_contacts_with_the_office_copied(warehouse, servers, tmp_path):
+    smtp, webhook = servers
+    channels = channels_for(smtp, webhook)
+    contacts = read_contacts(
+        contacts_file(tmp_path, "unit_code,email,name\n001,vp@badinh.test,VP\n001,cchc@badinh.test,Tổ CCHC\n002,broken@,x\n"),
+        registered_unit_codes(),
+    )
+    results = below(("2024-Q1", "001", "ONTIME", 9, 10), ("2024-Q1", "002", "ONTIME", 1, 2), ("2024-Q1", "CAP_XA", "ONTIME", 5, 6))
+
+    sync_kpi_alerts(warehouse, results, channels, NIGHT, contacts)
+    assert record_contact_problems(warehouse, contacts, channels, NIGHT) == 1
+    deliver_pending(warehouse, channels, NIGHT)
+    received = {m["Subject"]: (m["To"], m["Cc"], rcpt) for m, rcpt in zip(smtp.messages, smtp.envelope_recipients, strict=True)}
+    assert received["[CCHC] Quận Ba Đình: 1 chỉ tiêu chưa đạt"] == (
+        "vp@badinh.test, cchc@badinh.test", "cchc@hanoi.test", ["cchc@badinh.test", "cchc@hanoi.test", "vp@badinh.test"]
+    )
+    # Hoàn Kiếm's only row is unusable: its message goes to the office, and the office learns why.
+    assert received["[CCHC] Quận Hoàn Kiếm: 1 chỉ tiêu chưa đạt"] == ("cchc@hanoi.test", None, ["cchc@hanoi.test"])
+    assert received["[CCHC] Thành phố Hà Nội: 1 chỉ tiêu chưa đạt"][0] == "cchc@hanoi.test"
+    problem_mail = received["[CCHC] Danh bạ nhận cảnh báo: 1 dòng không dùng được"]
+    assert problem_mail[0] == "cchc@hanoi.test"
+    assert warehouse.execute("select line, unit_code, email, problem from audit.contact_problems").fetchall() == [
+        (4, "002", "broken@", "malformed e-mail address")
+    ]
+    by_unit = {p["recipient_unit"]: p for p in webhook.payloads if p["kind"] == "kpi_below"}
+    assert by_unit["001"]["email_to"] == ["vp@badinh.test", "cchc@badinh.test"]
+
+    # The same unusable row the next night is still listed, but the office is not told twice.
+    record_contact_problems(warehouse, contacts, channels, NIGHT + dt.timedelta(days=1))
+    deliver_pending(warehouse, channels, NIGHT + dt.timedelta(days=1))
+    assert len(smtp.messages) == 4
+
+
+def test_the_first_run_of_each_week_sends_each_unit_a_digest_of_what_is_still_below(warehouse, servers, tmp_path):
+    smtp, webhook = servers
+    channels = channels_for(smtp, webhook)
+    contacts = read_contacts(contacts_file(tmp_path, "unit_code,email,name\n001,vp@badinh.test,VP\n"), registered_unit_codes())
+    monday = dt.datetime(2024, 6, 24, 1, 30)
+    sync_kpi_alerts(warehouse, below(("2024-Q1", "001", "ONTIME", 9, 10), ("2024-Q2", "001", "FULLY_ONLINE", 1, 2), ("2024-Q1", "002", "ONTIME", 1, 2)), channels, NIGHT, contacts)
+    # Hoàn Kiếm recovers before Monday: the digest lists only what is still below.
+    sync_kpi_alerts(warehouse, below(("2024-Q1", "001", "ONTIME", 9, 10), ("2024-Q2", "001", "FULLY_ONLINE", 1, 2)), channels, monday, contacts)
+    deliver_pending(warehouse, channels, monday)
+    smtp.messages.clear()
+    smtp.envelope_recipients.clear()
+
+    assert enqueue_weekly_digests(warehouse, channels, monday, contacts) == 1
+    assert enqueue_weekly_digests(warehouse, channels, monday + dt.timedelta(days=1), contacts) == 0
+    deliver_pending(warehouse, channels, monday)
+    (digest,) = smtp.messages
+    assert digest["Subject"] == "[CCHC] Quận Ba Đình: tổng hợp tuần 2024-W26, 2 chỉ tiêu còn chưa đạt"
+    assert (digest["To"], digest["Cc"]) == ("vp@badinh.test", "cchc@hanoi.test")
+    text = digest.get_content()
+    assert "Kỳ báo cáo 2024-Q1" in text and "Kỳ báo cáo 2024-Q2" in text and "90,00% (9/10)" in text
+    assert [p["week"] for p in webhook.payloads if p["kind"] == "weekly_digest"] == ["2024-W26"]
+    assert enqueue_weekly_digests(warehouse, channels, monday + dt.timedelta(days=7), contacts) == 1
+
+
+def contacts_file(tmp_path, text):
+    path = tmp_path / "contacts.csv"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -155,3 +155,17 @@ def test_a_failed_step_is_reported_by_its_real_cause():
     except RuntimeError:
         error = serializable_error_info_from_exc_info(sys.exc_info())
     assert failure_cause(error) == "OSError: [Errno 5] Input/output error"
+
+
+def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
+    (tmp_path / "raw").mkdir()
+    env = {
+        **os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "w" / "cchc.duckdb"),
+        "CCHC_UNIT_CONTACTS": str(tmp_path / "contacts.csv"),
+    }  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"The contacts file {tmp_path / 'contacts.csv'} (CCHC_UNIT_CONTACTS) does not exist: create it or unset the variable."
+    )
+    assert not (tmp_path / "w" / "cchc.build.duckdb").exists()

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.contacts import registered_unit_codes
 from pipelines.ingest.dialects import MAX_LINE_BYTES, MAX_WORKBOOK_INFLATED_BYTES
 from pipelines.ingest.lake import Lake, discover_drops
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
@@ -260,7 +261,13 @@ def test_a_hostile_night_completes_escapes_names_and_leaks_no_applicant(tmp_path
     write(raw / DROP / "two\nlines.csv", UNBALANCED.replace("B1", "B2"))
     write(raw / "9999-12-31" / "future.csv", GOOD)
     os.symlink(SAMPLE_DROPS / DROP, raw / "2024-06-21")
-    env = {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(tmp_path / "warehouse" / "cchc.duckdb"), **channel_env}
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        "unit_code,email,name\n" + "".join(f"{code},u{code}@units.hanoi.test,\n" for code in sorted(registered_unit_codes()) if code != "01")
+        + "999,nobody@units.hanoi.test,\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    env = {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(tmp_path / "warehouse" / "cchc.duckdb"), "CCHC_UNIT_CONTACTS": str(contacts), **channel_env}
 
     result = materialize(env)
     assert result.success, f"the night fails on hostile input (mutated: {mutated})"
@@ -280,6 +287,10 @@ def test_a_hostile_night_completes_escapes_names_and_leaks_no_applicant(tmp_path
     file_messages = [row for row in outbox if row[0].startswith("[CCHC] Tệp bị từ chối")]
     assert len(file_messages) >= 2 and all(row[3] == "sent" and row[4] == "sent" for row in file_messages)
     assert any("two lines.csv" in message["Subject"] for message in smtp.messages), "the line feed became a space"
+    unit_mails = {(m["To"], m["Cc"]) for m in smtp.messages if m["To"] != "cchc@hanoi.test"}
+    assert unit_mails and all(to.startswith("u") and to.endswith("@units.hanoi.test") and cc == "cchc@hanoi.test" for to, cc in unit_mails)
+    assert any("tổng hợp tuần" in m["Subject"] for m in smtp.messages), "the week's first run sends the digest"
+    assert any(m["Subject"] == "[CCHC] Danh bạ nhận cảnh báo: 1 dòng không dùng được" for m in smtp.messages)
 
     docs = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in (tmp_path / "warehouse" / "data_docs").rglob("*.html"))
     assert '<img src=x onerror="alert(1)">' not in docs and "onerror=&quot;alert(1)&quot;" in docs
