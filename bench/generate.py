@@ -24,6 +24,7 @@ import polars as pl
 from openpyxl import Workbook
 
 from pipelines.config import PROJECT_ROOT, SEEDS_DIR
+from pipelines.progress import progress
 
 HOLIDAYS = Path(__file__).parent / "holidays_2024.csv"
 YEAR = 2024
@@ -260,12 +261,32 @@ def generate_pakn_and_ratings(dossiers: pl.DataFrame, scale: int, rng: np.random
     return pakn, ratings
 
 
+def write_drop(folder: Path, day: dt.date, delta: pl.DataFrame, pakn, ratings, units: dict[str, str], in_workbook: pl.Expr) -> None:
+    folder.mkdir(parents=True)
+    stamp = day.strftime("%Y%m%d")
+    write_dvcqg(delta.filter(pl.col("level") == "department"), folder, stamp)
+    write_igate(delta.filter((pl.col("level") != "department") & ~in_workbook), folder, stamp)
+    write_district_workbooks(delta.filter(in_workbook), units, folder, stamp)
+    if pakn is not None:
+        pakn.select(
+            "Mã PAKN", "Mã đơn vị",
+            *(pl.col(c).dt.strftime("%d/%m/%Y").alias(name) for c, name in
+              (("received", "Ngày tiếp nhận"), ("due", "Hạn xử lý"), ("handled", "Ngày xử lý"), ("published", "Ngày công khai"))),
+        ).write_csv(folder / f"pakn_{stamp}.csv")  # fmt: skip
+    if ratings is not None:
+        ratings.drop("drop_on").write_csv(folder / f"danhgia_{stamp}.csv")
+
+
 def generate(scale: int, out: Path, seed: int = 2024) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     last_drop = dt.date(YEAR, 12, 31)
-    dossiers = generate_dossiers(scale, rng)
-    rows = export_rows(dossiers, last_drop)
-    pakn, ratings = generate_pakn_and_ratings(dossiers, scale, rng, last_drop)
+    with progress(f"Generating {scale:,} dossiers, their export rows, feedback and ratings", 3) as advance:
+        dossiers = generate_dossiers(scale, rng)
+        advance(1)
+        rows = export_rows(dossiers, last_drop)
+        advance(1)
+        pakn, ratings = generate_pakn_and_ratings(dossiers, scale, rng, last_drop)
+        advance(1)
     units = {u["unit_code"]: u["unit_name"] for u in read_seed("units.csv")}
     in_workbook = pl.col("unit_code").is_in(XLSX_DISTRICTS) | pl.col("parent_code").is_in(XLSX_DISTRICTS)
     partial = out.with_name(out.name + ".partial")
@@ -273,22 +294,12 @@ def generate(scale: int, out: Path, seed: int = 2024) -> dict[str, int]:
     drops = rows.partition_by("drop_on", as_dict=True)
     pakn_by_drop = pakn.partition_by("drop_on", as_dict=True)
     ratings_by_drop = ratings.partition_by("drop_on", as_dict=True)
-    for (day,), delta in sorted(drops.items()):
-        folder = partial / day.isoformat()
-        folder.mkdir(parents=True)
-        stamp = day.strftime("%Y%m%d")
-        write_dvcqg(delta.filter(pl.col("level") == "department"), folder, stamp)
-        write_igate(delta.filter((pl.col("level") != "department") & ~in_workbook), folder, stamp)
-        write_district_workbooks(delta.filter(in_workbook), units, folder, stamp)
-        if (day,) in pakn_by_drop:
-            pakn_by_drop[(day,)].select(
-                "Mã PAKN", "Mã đơn vị",
-                *(pl.col(c).dt.strftime("%d/%m/%Y").alias(name) for c, name in
-                  (("received", "Ngày tiếp nhận"), ("due", "Hạn xử lý"), ("handled", "Ngày xử lý"), ("published", "Ngày công khai"))),
-            ).write_csv(folder / f"pakn_{stamp}.csv")  # fmt: skip
-        if (day,) in ratings_by_drop:
-            ratings_by_drop[(day,)].drop("drop_on").write_csv(folder / f"danhgia_{stamp}.csv")
+    with progress("Writing the drop folders", len(drops)) as advance:
+        for (day,), delta in sorted(drops.items()):
+            write_drop(partial / day.isoformat(), day, delta, pakn_by_drop.get((day,)), ratings_by_drop.get((day,)), units, in_workbook)
+            advance(1)
     shutil.rmtree(out, ignore_errors=True)
+
     partial.rename(out)
     return {
         "dossiers": scale,

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
 
 import duckdb
 
 from pipelines.config import PROJECT_ROOT
+from pipelines.ingest.lake import Lake, discover_drops
+from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
+from pipelines.progress import progress
 from pipelines.sql import cli_path
 from pipelines.storage import make_portable, storage_version
+from tests.conftest import SAMPLE_DROPS
 
 
 def test_the_published_warehouse_is_in_a_format_duckdb_1_4_opens(sample_warehouse):
@@ -67,3 +73,32 @@ def test_the_dagster_ui_shows_the_answer_on_the_kpi_mart(sample_run):
             "where period = '2025-Q1' and kpi_code = 'ONTIME' and status = 'below' and level not in ('city', 'roll_up')"
         ).fetchone()
     assert materialization.metadata["units_below_ontime"].value == below
+
+
+def test_progress_is_a_plain_line_every_tenth_when_not_a_terminal():
+    stream = io.StringIO()
+    with progress("Reading drop files", 20, stream) as advance:
+        for _ in range(20):
+            advance(1)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"Reading drop files: {done}/20" for done in range(2, 21, 2)]
+
+
+def test_progress_is_a_rich_bar_on_a_terminal():
+    stream = io.StringIO()
+    with progress("Writing the drop folders", 3, stream, terminal=True) as advance:
+        advance(3)
+    text = stream.getvalue()
+    assert "\x1b[" in text and "━" in text and "3/3" in text and "Writing the drop folders" in text
+
+
+def test_a_backlog_of_files_reports_its_progress_and_a_nightly_drop_does_not(tmp_path, capfd):
+    registry, sectors = UnitRegistry.from_seed(), SectorCatalogue.from_seed()
+    files, _ = discover_drops(SAMPLE_DROPS)
+    Lake(tmp_path / "lake").ingest(files, registry, sectors, "salt", workers=1)
+    assert f"Reading drop files: {len(files)}/{len(files)}" in capfd.readouterr().err
+    (tmp_path / "raw" / "2024-12-21").mkdir(parents=True)
+    shutil.copy(files[0].path, tmp_path / "raw" / "2024-12-21" / files[0].name)
+    night, _ = discover_drops(tmp_path / "raw")
+    Lake(tmp_path / "lake").ingest(night, registry, sectors, "salt", workers=1)
+    assert capfd.readouterr().err == ""

@@ -17,6 +17,7 @@ import time
 import unicodedata
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ import polars as pl
 from pipelines.ingest.dialects import ParsedFile, RejectedFile, parse_file
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.ingest.rules import CheckedRows, check_dossiers, check_pakn, check_ratings, online_without_level
+from pipelines.progress import progress
 
 DROP_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -248,14 +250,19 @@ class Lake:
 
         batches = _batches(to_read)
         workers = workers or (os.cpu_count() or 1)
-        if workers > 1 and len(to_read) >= PARALLEL_FROM_FILES:
-            context = multiprocessing.get_context("spawn")  # never fork a process running threads
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(self.root, units, sectors, salt)) as pool:
-                for entries in pool.map(_ingest_in_worker, batches):
-                    written.extend(self._record(entry) for entry in entries)
-        else:
-            for batch in batches:
-                written.extend(self._record(entry) for entry in self._ingest_batch(batch, units, sectors, salt))
+        # A backlog takes minutes: say how far it is. A nightly drop stays quiet.
+        shown = len(to_read) >= PROGRESS_FROM_FILES
+        with progress("Reading drop files", len(to_read)) if shown else nullcontext(lambda done: None) as advance:
+            if workers > 1 and len(to_read) >= PARALLEL_FROM_FILES:
+                context = multiprocessing.get_context("spawn")  # never fork a process running threads
+                with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(self.root, units, sectors, salt)) as pool:
+                    for entries in pool.map(_ingest_in_worker, batches):
+                        written.extend(self._record(entry) for entry in entries)
+                        advance(len(entries))
+            else:
+                for batch in batches:
+                    written.extend(self._record(entry) for entry in self._ingest_batch(batch, units, sectors, salt))
+                    advance(len(batch))
         loaded_hashes.update({e.file_hash: e.path for e in written if e.status == "loaded"})
         for file, base in repeats:
             if base["file_hash"] in loaded_hashes:
@@ -365,6 +372,7 @@ _MANIFEST_SCHEMA = {
 
 
 PARALLEL_FROM_FILES = 100
+PROGRESS_FROM_FILES = 50
 BATCH_BYTES = 32 * 1024 * 1024
 _worker: dict = {}
 
