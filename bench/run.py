@@ -174,7 +174,11 @@ def bench_scale(scale: int, runs: int) -> dict:
 
 
 def steps_line(output: str) -> str:
-    return next((line.strip() for line in output.splitlines() if "dbt build:" in line), "")
+    """The build kind and each step's time, from the lines `make run` prints."""
+    lines = [line.strip() for line in output.splitlines()]
+    build = next((line.split(";")[0] for line in lines if line.startswith("dbt build:")), "")
+    steps = [line.removeprefix("✓ ") for line in lines if line.startswith("✓ ")]
+    return f"{build}; steps: {', '.join(steps)}"
 
 
 def same_kpis(warehouse: Path, baseline: Path) -> bool:

@@ -99,15 +99,15 @@ def _percent(value) -> str:
     return f"{Decimal(str(value)) * 100:.2f}".replace(".", ",") + "%"
 
 
-def _period_heading(row) -> str:
+def _period_heading(row: dict) -> str:
     """``Kỳ báo cáo 2025-Q1 (số liệu đến ngày 20/12/2024)``: a running period says how far its data go."""
-    heading = f"Kỳ báo cáo {row.period}"
-    if row.period_state == "running":
-        heading += f" (số liệu đến ngày {row.evaluation_on:%d/%m/%Y})"
+    heading = f"Kỳ báo cáo {row['period']}"
+    if row["period_state"] == "running":
+        heading += f" (số liệu đến ngày {row['evaluation_on']:%d/%m/%Y})"
     return heading + ":"
 
 
-def _kpi_message(recipient_name: str, rows: pd.DataFrame, digest_week: str | None = None) -> tuple[str, str]:
+def _kpi_message(recipient_name: str, rows: list[dict], digest_week: str | None = None) -> tuple[str, str]:
     """The message of newly alerted rows or, given ``digest_week``, the week's digest of what is
     still below target."""
     if digest_week:
@@ -121,18 +121,26 @@ def _kpi_message(recipient_name: str, rows: pd.DataFrame, digest_week: str | Non
         "",
         f"Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) {finding}",
     ]
-    for _, group in rows.groupby("period", sort=False):
-        lines += ["", _period_heading(group.iloc[0])]
-        for row in group.itertuples():
-            change = " (số liệu thay đổi)" if getattr(row, "change", "new") == "changed" else ""
+    for period_rows in _grouped(rows, "period").values():
+        lines += ["", _period_heading(period_rows[0])]
+        for row in period_rows:
+            change = " (số liệu thay đổi)" if row.get("change") == "changed" else ""
             # The city office also receives the city's and the levels' rows: each names its row.
-            whose = "" if row.unit_name == recipient_name else f"{row.unit_name}: "
+            whose = "" if row["unit_name"] == recipient_name else f"{row['unit_name']}: "
             lines.append(
-                f"  - {whose}{row.kpi_name}: {_percent(row.value)} ({row.numerator}/{row.denominator}), "
-                f"mục tiêu {_percent(row.target)}{change}"
+                f"  - {whose}{row['kpi_name']}: {_percent(row['value'])} ({row['numerator']}/{row['denominator']}), "
+                f"mục tiêu {_percent(row['target'])}{change}"
             )
     lines += ["", "Đề nghị đơn vị rà soát và có biện pháp khắc phục."]
     return subject, "\n".join(lines)
+
+
+def _grouped(rows: list[dict], key: str) -> dict[str, list[dict]]:
+    """Rows by ``key``, groups in order of first appearance, rows in their order."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    return groups
 
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -144,22 +152,77 @@ def one_line(text: str) -> str:
     return _CONTROL_CHARACTERS.sub(" ", text).strip()
 
 
-def _enqueue(con, *, reference, kind, recipient_unit, subject, body, payload, channels: AlertChannels, contacts: Contacts, now) -> str:
-    message_id = str(uuid.uuid4())
-    subject = one_line(subject)
-    recipients = recipients_for(recipient_unit, contacts, channels.email_to)
-    payload = {**payload, "subject": subject, "email_to": list(recipients.to), "email_cc": list(recipients.cc)}
-    con.execute(
-        "insert into audit.alert_outbox (message_id, reference, kind, recipient_unit, created_at, subject, body, payload,"
-        " email_to, email_cc, email_state, webhook_state) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            message_id, reference, kind, recipient_unit, now, subject, body, json.dumps(payload, ensure_ascii=False, default=str),
-            ", ".join(recipients.to), ", ".join(recipients.cc),
+@dataclass(frozen=True)
+class Message:
+    reference: str  # what the message is about: kpi:<unit>:<time>, digest:<unit>:<week>, file:…, run:…
+    kind: str
+    recipient_unit: str
+    subject: str
+    body: str
+    payload: dict
+
+
+def _enqueue(con, messages: list[Message], channels: AlertChannels, contacts: Contacts, now: dt.datetime) -> list[str]:
+    """Writes the messages to the outbox in one statement (a city's night is hundreds of them) and
+    returns their ids, in order. Each message's addresses are decided here, once."""
+    rows = []
+    for message in messages:
+        subject = one_line(message.subject)
+        recipients = recipients_for(message.recipient_unit, contacts, channels.email_to)
+        payload = {**message.payload, "subject": subject, "email_to": list(recipients.to), "email_cc": list(recipients.cc)}
+        rows.append((
+            str(uuid.uuid4()), message.reference, message.kind, message.recipient_unit, now, subject, message.body,
+            json.dumps(payload, ensure_ascii=False, default=str), ", ".join(recipients.to), ", ".join(recipients.cc),
             "pending" if channels.smtp_host and recipients.to else "not_configured",
             "pending" if channels.webhook_url else "not_configured",
-        ],
-    )  # fmt: skip
-    return message_id
+        ))  # fmt: skip
+    if rows:
+        columns = ["message_id", "reference", "kind", "recipient_unit", "created_at", "subject", "body", "payload",
+                   "email_to", "email_cc", "email_state", "webhook_state"]  # fmt: skip
+        new_messages = pd.DataFrame(rows, columns=columns)  # noqa: F841 (read by DuckDB)
+        con.execute(f"insert into audit.alert_outbox ({', '.join(columns)}) select * from new_messages")
+    return [row[0] for row in rows]
+
+
+_ALERT_FIELDS = ["period", "unit_code", "unit_name", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target"]
+
+
+def _kpi_messages(rows: list[dict], *, kind: str, reference: str, digest_week: str | None = None) -> list[Message]:
+    """One message per recipient unit over ``rows`` (ordered by unit, period and KPI)."""
+    messages = []
+    for unit_code, unit_rows in _grouped(rows, "recipient_unit").items():
+        unit_name = unit_rows[0]["recipient_name"]
+        subject, body = _kpi_message(unit_name, unit_rows, digest_week)
+        fields = _ALERT_FIELDS + (["change"] if kind == "kpi_below" else [])
+        alerts = [
+            {**{f: row[f] for f in fields}, "evaluated_on": str(row["evaluation_on"]), "period_state": row["period_state"]}
+            for row in unit_rows
+        ]
+        payload = {"kind": kind, "recipient_unit": unit_code, "unit_name": unit_name, "text": body, "alerts": alerts}
+        if digest_week:
+            payload["week"] = digest_week
+        messages.append(Message(reference.format(unit=unit_code), kind, unit_code, subject, body, payload))
+    return messages
+
+
+# The city's and the level roll-ups' rows go to the city's reform office.
+_RECIPIENT_COLUMNS = """
+    u.unit_name, k.name_vi as kpi_name, p.state as period_state, p.evaluation_on,
+    case when u.level in ('city', 'roll_up') then $city else r.unit_code end as recipient_unit,
+    coalesce(recipient.unit_name, u.unit_name) as recipient_name
+"""
+_RECIPIENT_JOINS = """
+    join marts.dim_units as u on u.unit_code = r.unit_code
+    join marts.dim_kpis as k on k.kpi_code = r.kpi_code
+    join marts.dim_periods as p on p.period_code = r.period
+    left join marts.dim_units as recipient on recipient.unit_code = $city and u.level in ('city', 'roll_up')
+"""
+
+
+def _records(con, query: str, parameters: dict) -> list[dict]:
+    cursor = con.execute(query, parameters)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def sync_kpi_alerts(
@@ -171,25 +234,20 @@ def sync_kpi_alerts(
     """
     ensure_schema(con)
     con.register("below_now", below[["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target"]])
-    to_alert = con.execute(
-        """
-        select b.*, case when s.period is null or s.status = 'resolved' then 'new' else 'changed' end as change,
-               u.unit_name, k.name_vi as kpi_name, p.state as period_state, p.evaluation_on,
-               -- the city's and the level roll-ups' rows go to the city's reform office
-               case when u.level in ('city', 'roll_up') then ? else b.unit_code end as recipient_unit,
-               coalesce(recipient.unit_name, u.unit_name) as recipient_name
-        from below_now as b
+    to_alert = _records(
+        con,
+        f"""
+        select r.*, case when s.period is null or s.status = 'resolved' then 'new' else 'changed' end as change,
+               {_RECIPIENT_COLUMNS}
+        from below_now as r
         left join audit.alert_state as s using (period, unit_code, kpi_code)
-        join marts.dim_units as u using (unit_code)
-        join marts.dim_kpis as k using (kpi_code)
-        join marts.dim_periods as p on p.period_code = b.period
-        left join marts.dim_units as recipient on recipient.unit_code = ? and u.level in ('city', 'roll_up')
+        {_RECIPIENT_JOINS}
         where s.period is null or s.status = 'resolved'
-           or s.numerator <> b.numerator or s.denominator <> b.denominator
+           or s.numerator <> r.numerator or s.denominator <> r.denominator
         order by u.registry_order, p.period_order, k.kpi_order
         """,
-        [CITY, CITY],
-    ).df()
+        {"city": CITY},
+    )
     resolved = con.execute(
         """
         update audit.alert_state as s set status = 'resolved', resolved_at = ?
@@ -201,24 +259,13 @@ def sync_kpi_alerts(
         [now],
     ).fetchall()
 
-    message_ids = {}
-    for unit_code, rows in to_alert.groupby("recipient_unit", sort=False):
-        unit_name = rows["recipient_name"].iloc[0]
-        subject, body = _kpi_message(unit_name, rows)
-        alerts = rows[["period", "unit_code", "unit_name", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target", "change"]]
-        payload = {
-            "kind": "kpi_below",
-            "recipient_unit": unit_code,
-            "unit_name": unit_name,
-            "subject": subject,
-            "text": body,
-            "alerts": alerts.assign(evaluated_on=rows["evaluation_on"].astype(str), period_state=rows["period_state"]).to_dict("records"),
-        }
-        message_ids[unit_code] = _enqueue(
-            con, reference=f"kpi:{unit_code}:{now.isoformat()}", kind="kpi_below", recipient_unit=unit_code,
-            subject=subject, body=body, payload=payload, channels=channels, contacts=contacts, now=now,
-        )  # fmt: skip
-    alerted = to_alert.assign(message_id=to_alert["recipient_unit"].map(message_ids))  # noqa: F841 (read by DuckDB)
+    messages = _kpi_messages(to_alert, kind="kpi_below", reference=f"kpi:{{unit}}:{now.isoformat()}")
+    message_ids = dict(zip((m.recipient_unit for m in messages), _enqueue(con, messages, channels, contacts, now), strict=True))
+    alerted = pd.DataFrame(  # noqa: F841 (read by DuckDB)
+        [(r["period"], r["unit_code"], r["kpi_code"], r["numerator"], r["denominator"], r["value"], r["target"], message_ids[r["recipient_unit"]])
+         for r in to_alert],
+        columns=["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target", "message_id"],
+    )  # fmt: skip
     # One statement for every alerted row: row-by-row upserts cost seconds at city scale.
     con.execute(
         """
@@ -233,9 +280,8 @@ def sync_kpi_alerts(
         """,
         {"now": now},
     )
-    messages = len(message_ids)
     con.unregister("below_now")
-    return SyncReport(alerted=len(to_alert), resolved=len(resolved), messages=messages)
+    return SyncReport(alerted=len(to_alert), resolved=len(resolved), messages=len(messages))
 
 
 def iso_week(day: dt.date) -> str:
@@ -247,34 +293,21 @@ def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChanne
     """The week's first run writes each recipient a digest of its results still below target."""
     ensure_schema(con)
     week = iso_week(now.date())
-    still_below = con.execute(
-        """
-        select s.period, s.unit_code, s.kpi_code, s.numerator, s.denominator, s.value, s.target,
-               u.unit_name, k.name_vi as kpi_name, p.state as period_state, p.evaluation_on,
-               case when u.level in ('city', 'roll_up') then $city else s.unit_code end as recipient_unit,
-               coalesce(recipient.unit_name, u.unit_name) as recipient_name
-        from audit.alert_state as s
-        join marts.dim_units as u using (unit_code)
-        join marts.dim_kpis as k using (kpi_code)
-        join marts.dim_periods as p on p.period_code = s.period
-        left join marts.dim_units as recipient on recipient.unit_code = $city and u.level in ('city', 'roll_up')
-        where s.status = 'open'
+    still_below = _records(
+        con,
+        f"""
+        select r.period, r.unit_code, r.kpi_code, r.numerator, r.denominator, r.value, r.target, {_RECIPIENT_COLUMNS}
+        from audit.alert_state as r
+        {_RECIPIENT_JOINS}
+        where r.status = 'open'
           and 'digest:' || recipient_unit || ':' || $week not in (select reference from audit.alert_outbox where kind = 'weekly_digest')
         order by u.registry_order, p.period_order, k.kpi_order
         """,
         {"city": CITY, "week": week},
-    ).df()
-    for unit_code, rows in still_below.groupby("recipient_unit", sort=False):
-        unit_name = rows["recipient_name"].iloc[0]
-        subject, body = _kpi_message(unit_name, rows, digest_week=week)
-        alerts = rows[["period", "unit_code", "unit_name", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target"]]
-        _enqueue(
-            con, reference=f"digest:{unit_code}:{week}", kind="weekly_digest", recipient_unit=unit_code,
-            subject=subject, body=body, channels=channels, contacts=contacts, now=now,
-            payload={"kind": "weekly_digest", "week": week, "recipient_unit": unit_code, "unit_name": unit_name,
-                     "text": body, "alerts": alerts.to_dict("records")},
-        )  # fmt: skip
-    return still_below["recipient_unit"].nunique()
+    )
+    messages = _kpi_messages(still_below, kind="weekly_digest", reference=f"digest:{{unit}}:{week}", digest_week=week)
+    _enqueue(con, messages, channels, contacts, now)
+    return len(messages)
 
 
 def record_contact_problems(con: duckdb.DuckDBPyConnection, contacts: Contacts, channels: AlertChannels, now: dt.datetime) -> int:
@@ -293,11 +326,9 @@ def record_contact_problems(con: duckdb.DuckDBPyConnection, contacts: Contacts, 
             ["Các dòng sau trong tệp danh bạ đơn vị (CCHC_UNIT_CONTACTS) bị bỏ qua cho đến khi được sửa:", ""]
             + [f"  - dòng {line}: {unit_code or '(trống)'}, {email or '(trống)'}: {problem}" for line, unit_code, email, problem in rows]
         )
-        _enqueue(
-            con, reference=reference, kind="contacts_invalid", recipient_unit=CITY, subject=subject, body=body,
-            payload={"kind": "contacts_invalid", "text": body, "problems": [p.__dict__ for p in contacts.problems]},
-            channels=channels, contacts=Contacts(), now=now,
-        )  # fmt: skip
+        problems = [p.__dict__ for p in contacts.problems]
+        message = Message(reference, "contacts_invalid", CITY, subject, body, {"kind": "contacts_invalid", "text": body, "problems": problems})
+        _enqueue(con, [message], channels, Contacts(), now)
     return len(rows)
 
 
@@ -312,26 +343,22 @@ def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChanne
         order by path
         """
     ).fetchall()
+    messages = []
     for path, file_hash, reason in rejected:
         subject = f"[CCHC] Tệp bị từ chối: {path}"
         body = f"Tệp {path} trong thư mục dữ liệu đêm đã bị từ chối và không được nạp.\nLý do: {reason}\n\nĐề nghị đơn vị gửi lại tệp đã sửa."
-        _enqueue(
-            con, reference=f"file:{file_hash}:{path}", kind="file_rejected", recipient_unit=CITY, subject=subject,
-            body=body, payload={"kind": "file_rejected", "path": path, "reason": reason, "subject": subject, "text": body},
-            channels=channels, contacts=contacts, now=now,
-        )  # fmt: skip
-    return len(rejected)
+        payload = {"kind": "file_rejected", "path": path, "reason": reason, "text": body}
+        messages.append(Message(f"file:{file_hash}:{path}", "file_rejected", CITY, subject, body, payload))
+    _enqueue(con, messages, channels, contacts, now)
+    return len(messages)
 
 
 def enqueue_run_failure(con: duckdb.DuckDBPyConnection, run_id: str, step: str, error: str, channels: AlertChannels, now: dt.datetime) -> None:
     ensure_schema(con)
     subject = "[CCHC] Lượt chạy đêm bị lỗi"
     body = f"Lượt chạy {run_id} dừng ở bước {step}.\nLỗi: {error}\n\nKho dữ liệu công bố gần nhất được giữ nguyên."
-    _enqueue(
-        con, reference=f"run:{run_id}", kind="run_failed", recipient_unit=CITY, subject=subject, body=body,
-        payload={"kind": "run_failed", "run_id": run_id, "step": step, "error": error, "subject": subject, "text": body},
-        channels=channels, contacts=Contacts(), now=now,
-    )  # fmt: skip
+    payload = {"kind": "run_failed", "run_id": run_id, "step": step, "error": error, "text": body}
+    _enqueue(con, [Message(f"run:{run_id}", "run_failed", CITY, subject, body, payload)], channels, Contacts(), now)
 
 
 def _send_email(channels: AlertChannels, subject: str, body: str, recipients: Recipients) -> None:

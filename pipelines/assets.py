@@ -1,8 +1,11 @@
 """Assets: drops → Parquet lake (ingestion) → dbt models → alerts → published warehouse."""
 
+import contextlib
 import datetime as dt
+import re
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -14,10 +17,10 @@ from pipelines.alerts import (
     record_contact_problems,
     sync_kpi_alerts,
 )
-from pipelines.contacts import load_contacts
 from pipelines.config import load_settings
-from pipelines.incremental import plan_build, record_build
+from pipelines.contacts import load_contacts
 from pipelines.gates import kpi_gate_frame
+from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
@@ -84,20 +87,30 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     export_dbt_environment(settings)
     plan = plan_build(settings.build_db, force_full=settings.full_refresh)
     context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
-    invocation = dbt.cli(["build", *plan.dbt_args], context=context)
     kpi_results_output = None
-    for event in invocation.stream():
-        # held back until dbt has finished with the file: its metadata reads the built mart
-        if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name) == KPI_RESULTS:
-            kpi_results_output = event
-            continue
-        yield event
+    # dbt's line per model and test goes to a log file beside the warehouse, not to the terminal.
+    with settings.dbt_log.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        invocation = dbt.cli(["build", *plan.dbt_args], context=context, raise_on_error=False)
+        for event in invocation.stream():
+            # held back until dbt has finished with the file: its metadata reads the built mart
+            if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name) == KPI_RESULTS:
+                kpi_results_output = event
+                continue
+            yield event
+    if not invocation.is_successful():
+        raise dg.Failure(f"dbt build failed: {first_dbt_error(settings.dbt_log)} (every line of the build: {settings.dbt_log})")
     record_build(settings.build_db, plan)
     if kpi_results_output is not None:
         with connect_build(settings.build_db, read_only=True) as con:
             yield kpi_results_output.with_metadata({**kpi_results_output.metadata, **kpi_results_metadata(con)})
     # Each invocation writes ≈4 MB of compiled SQL and logs; a failed one's are kept for the operator.
     shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+
+def first_dbt_error(log: Path) -> str:
+    """The first failing model's or test's line of a dbt log, without colours."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return next((line for line in lines if re.search(r"\b(ERROR|FAIL)\b", line) and "PASS=" not in line), "see the log")
 
 
 def kpi_results_metadata(con) -> dict:

@@ -48,6 +48,11 @@ class Settings:
         return self.warehouse.with_name(self.warehouse.stem + ".build.duckdb")
 
     @property
+    def dbt_log(self) -> Path:
+        """dbt's lines of the last build (one per model and test), kept out of the terminal."""
+        return self.warehouse.parent / "dbt-build.log"
+
+    @property
     def data_docs_dir(self) -> Path:
         """Great Expectations Data Docs (HTML) of the gates, for the operator."""
         return self.warehouse.parent / "data_docs"

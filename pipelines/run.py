@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 
@@ -35,19 +36,25 @@ def preflight(settings: Settings) -> str | None:
     return None
 
 
-def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-    """Wall time of each step of the run, from its event log."""
-    started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            started[event.step_key] = record.timestamp
-        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS and event.step_key in started:
-            seconds[event.step_key] = record.timestamp - started[event.step_key]
-    return seconds
+class StepLines(logging.Handler):
+    """What `make run` prints while it runs: a line per finished step, and warnings (on stderr)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", {})
+        event = meta.get("dagster_event")
+        if event is not None and event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            print(f"  ✓ {event.step_key} {event.event_specific_data.duration_ms / 1000:.1f} s", flush=True)
+        elif event is not None and event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            print(f"  ✗ {event.step_key}", flush=True)
+        elif event is None and record.levelno >= logging.WARNING:
+            print(f"  ! {meta.get('step_key') or 'run'}: {meta.get('orig_message', record.getMessage())}", file=sys.stderr, flush=True)
+
+
+@dg.logger(description="One line per finished step, and warnings: the terminal of `make run`.")
+def step_lines(_init_context) -> logging.Logger:
+    logger = logging.Logger("cchc.steps", level=logging.DEBUG)
+    logger.addHandler(StepLines())
+    return logger
 
 
 def failure_cause(error) -> str:
@@ -59,7 +66,7 @@ def failure_cause(error) -> str:
     return (message[:497] + "...") if len(message) > 500 else message or error.cls_name or "unknown error"
 
 
-def summary(settings: Settings, steps: dict[str, float]) -> str:
+def summary(settings: Settings) -> str:
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         files = con.execute(
             "select status, count(*), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
@@ -91,7 +98,7 @@ def summary(settings: Settings, steps: dict[str, float]) -> str:
             lines.append(f"  contacts file: {ignored_contacts} rows ignored, listed in audit.contact_problems")
         (incremental,) = con.execute("select incremental from audit.dbt_build_state order by built_at desc limit 1").fetchone()
     build = "incremental (only what new files touch)" if incremental else "full"
-    lines.append(f"  dbt build: {build}; steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
+    lines.append(f"  dbt build: {build}; its every line: {settings.dbt_log}")
     return "\n".join(lines)
 
 
@@ -113,10 +120,10 @@ def run(settings: Settings) -> int:
     from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
 
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("nightly").execute_in_process(
-        instance=instance,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=False,
+    nightly = defs.resolve_job_def("nightly")
+    print(f"Building {settings.warehouse} from {settings.raw_dir}", flush=True)
+    result = nightly.with_logger_defs({**nightly.loggers, "step_lines": step_lines}).execute_in_process(
+        instance=instance, run_config={"loggers": {"step_lines": {}}}, raise_on_error=False
     )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
@@ -127,7 +134,7 @@ def run(settings: Settings) -> int:
             alert_run_failure(settings.build_db, settings.alerts, result.run_id, step, reason)
         print("The last published warehouse was left in place.", file=sys.stderr)
         return 1
-    print(summary(settings, step_seconds(instance, result.run_id)))
+    print(summary(settings))
     return 0
 
 

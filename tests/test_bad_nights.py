@@ -169,3 +169,16 @@ def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
         f"The contacts file {tmp_path / 'contacts.csv'} (CCHC_UNIT_CONTACTS) does not exist: create it or unset the variable."
     )
     assert not (tmp_path / "w" / "cchc.build.duckdb").exists()
+
+
+def test_a_failed_dbt_build_is_named_by_its_first_failing_line(tmp_path):
+    from pipelines.assets import first_dbt_error
+
+    log = tmp_path / "dbt-build.log"
+    log.write_text(
+        "\x1b[0m12:01:02  1 of 9 START sql view model staging.stg_raw__dossiers ........ [RUN]\n"
+        "\x1b[0m12:01:03  1 of 9 \x1b[31mERROR\x1b[0m creating sql view model staging.stg_raw__dossiers [\x1b[31mERROR\x1b[0m in 0.05s]\n"
+        "\x1b[0m12:01:04  Done. PASS=0 WARN=0 ERROR=1 SKIP=8 TOTAL=9\n",
+        encoding="utf-8",
+    )
+    assert first_dbt_error(log) == "12:01:03  1 of 9 ERROR creating sql view model staging.stg_raw__dossiers [ERROR in 0.05s]"

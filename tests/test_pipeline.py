@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -167,6 +168,13 @@ def test_make_run_prints_a_summary_without_pii_and_warns_about_the_development_s
     assert f"Warehouse published: {sample_warehouse['CCHC_WAREHOUSE']}" in result.stdout
     assert "files loaded: 82 (4487 rows loaded, 0 quarantined)" in result.stdout
     assert "CCHC_PII_SALT is not set" in result.stderr
+    # One line per step; dbt's line per model and test only in the log the summary names.
+    steps = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("  ✓ ")]
+    assert steps[0] == "ingest_drops" and "cchc_dbt_models" in steps and steps[-1] == "published_warehouse"
+    dbt_log = Path(sample_warehouse["CCHC_WAREHOUSE"]).parent / "dbt-build.log"
+    assert "START sql" not in result.stdout and f"its every line: {dbt_log}" in result.stdout
+    assert "START sql" in dbt_log.read_text(encoding="utf-8")
+    assert len(result.stdout.splitlines()) < 20
     output = result.stdout + result.stderr
     for path in SAMPLE_DROPS.glob("*/*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines()[:20]:

@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "fct_form06_statistics"}}}) }}
 -- Where two periods abut (one starts the day after the other ends), the later one's carried over
 -- is the earlier one's in progress, row by row and sector by sector.
 with abutting as (
