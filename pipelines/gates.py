@@ -2,7 +2,7 @@
 
 GX's SQL route fails on DuckDB, so each gate pulls a small frame (one row per unit result, or one
 row per file) and validates it with the suites kept in ``expectations/``. Row-level checks on the
-big tables are dbt tests.
+big tables are dbt tests; the gates keep what only they can say.
 """
 
 from __future__ import annotations
@@ -77,47 +77,16 @@ def check_kpi_targets(con: duckdb.DuckDBPyConnection, docs_dir: Path) -> tuple[G
 
 
 def boundary_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per file seen, with per-file counts of loaded rows that break a row rule.
+    """One row per file seen: its reconciliation, status and quarantined rows, from the manifest.
 
-    A loaded file never changes, so its counts are taken once, from its own Parquet only, and kept
-    in ``audit.loaded_rule_counts``: a nightly run reads the new files, not the year.
+    The row rules are not counted here: dbt's staging tests prove them on every loaded row.
     """
-    con.execute(
-        """
-        create table if not exists audit.loaded_rule_counts (
-            file_hash varchar, loaded_missing_required bigint, loaded_status_outside_set bigint,
-            loaded_channel_outside_set bigint, loaded_due_before_received bigint, loaded_resolved_without_finish bigint
-        );
-        insert into audit.loaded_rule_counts
-        select
-            file_hash,
-            count(*) filter (where dossier_id is null or unit_code is null or received_at is null or due_at is null),
-            count(*) filter (where status not between 1 and 10),
-            count(*) filter (where channel not in (1, 2, 3)),
-            count(*) filter (where due_at::date < received_at::date),
-            count(*) filter (where status in (9, 10) and finished_at is null and returned_at is null)
-        from raw.dossiers
-        where lake_file in (
-            select lake_file from audit.ingested_files
-            where kind = 'dossiers' and status = 'loaded' and file_hash not in (select file_hash from audit.loaded_rule_counts)
-        )
-        group by file_hash
-        """
-    )
     return con.execute(
         """
-        select
-            files.path, files.status, files.reason, files.rows_read,
-            files.rows_loaded + files.rows_quarantined as rows_accounted, files.rows_quarantined,
-            coalesce(loaded_missing_required, 0) as loaded_missing_required,
-            coalesce(loaded_status_outside_set, 0) as loaded_status_outside_set,
-            coalesce(loaded_channel_outside_set, 0) as loaded_channel_outside_set,
-            coalesce(loaded_due_before_received, 0) as loaded_due_before_received,
-            coalesce(loaded_resolved_without_finish, 0) as loaded_resolved_without_finish
-        from audit.ingested_files as files
-        left join audit.loaded_rule_counts using (file_hash)
-        where files.status <> 'skipped'
-        order by files.path
+        select path, status, reason, rows_read, rows_loaded + rows_quarantined as rows_accounted, rows_quarantined
+        from audit.ingested_files
+        where status <> 'skipped'
+        order by path
         """
     ).df()
 
