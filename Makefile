@@ -24,11 +24,12 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: help setup run test kpis report docs dev bench-data bench registry sql
+.PHONY: help setup run test test-fast chromium kpis report docs dev bench-data bench registry sql
 
 help:
 	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
-	@echo "make test                              the whole test suite"
+	@echo "make test                              the whole test suite (unit, integration, browser)"
+	@echo "make test-fast                         unit tests and dbt's unit tests, under a minute"
 	@echo "make kpis PERIOD=2024-Q1 [FORMAT=table|csv|json] [UNIT=001]"
 	@echo "make report PERIOD=2024-Q2               the period report for officials: HTML and .xlsx"
 	@echo "make sql                               the DuckDB shell on the published warehouse, read-only"
@@ -54,9 +55,20 @@ run: $(MANIFEST)
 	@$(DAGSTER_YAML)
 	$(RUN) python -m pipelines.run
 
-test: $(MANIFEST)
+test: $(MANIFEST) chromium
 	@$(DAGSTER_YAML)
 	$(RUN) pytest
+
+test-fast: $(MANIFEST)
+	@$(DAGSTER_YAML)
+	$(RUN) pytest -m unit
+
+# The report's browser tests render it in Debian's Chromium (CI machines start without it).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 kpis: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.kpis --period "$$PERIOD" --format "$$FORMAT" --unit "$$UNIT"

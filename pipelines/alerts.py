@@ -30,7 +30,7 @@ import duckdb
 import pandas as pd
 
 from pipelines.config import AlertChannels
-from pipelines.contacts import Contacts, Recipients, recipients_for
+from pipelines.contacts import NO_CONTACTS, Contacts, Recipients, recipients_for
 from pipelines.storage import connect_build
 
 CITY = "01"
@@ -226,7 +226,7 @@ def _records(con, query: str, parameters: dict) -> list[dict]:
 
 
 def sync_kpi_alerts(
-    con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channels: AlertChannels, now: dt.datetime, contacts: Contacts = Contacts()
+    con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channels: AlertChannels, now: dt.datetime, contacts: Contacts = NO_CONTACTS
 ) -> SyncReport:
     """Alerts each (period, unit, KPI) newly below or changed while below; resolves recovered ones.
 
@@ -289,7 +289,7 @@ def iso_week(day: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = Contacts()) -> int:
+def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = NO_CONTACTS) -> int:
     """The week's first run writes each recipient a digest of its results still below target."""
     ensure_schema(con)
     week = iso_week(now.date())
@@ -328,11 +328,11 @@ def record_contact_problems(con: duckdb.DuckDBPyConnection, contacts: Contacts, 
         )
         problems = [p.__dict__ for p in contacts.problems]
         message = Message(reference, "contacts_invalid", CITY, subject, body, {"kind": "contacts_invalid", "text": body, "problems": problems})
-        _enqueue(con, [message], channels, Contacts(), now)
+        _enqueue(con, [message], channels, NO_CONTACTS, now)
     return len(rows)
 
 
-def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = Contacts()) -> int:
+def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = NO_CONTACTS) -> int:
     """One message to the reform office (the city unit) per rejected file not yet reported."""
     ensure_schema(con)
     rejected = con.execute(
@@ -358,7 +358,7 @@ def enqueue_run_failure(con: duckdb.DuckDBPyConnection, run_id: str, step: str, 
     subject = "[CCHC] Lượt chạy đêm bị lỗi"
     body = f"Lượt chạy {run_id} dừng ở bước {step}.\nLỗi: {error}\n\nKho dữ liệu công bố gần nhất được giữ nguyên."
     payload = {"kind": "run_failed", "run_id": run_id, "step": step, "error": error, "text": body}
-    _enqueue(con, [Message(f"run:{run_id}", "run_failed", CITY, subject, body, payload)], channels, Contacts(), now)
+    _enqueue(con, [Message(f"run:{run_id}", "run_failed", CITY, subject, body, payload)], channels, NO_CONTACTS, now)
 
 
 def _send_email(channels: AlertChannels, subject: str, body: str, recipients: Recipients) -> None:
@@ -401,14 +401,20 @@ def deliver_pending(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now
     for message_id, subject, body, payload, email_to, email_cc, email_state, webhook_state in pending:
         # A message written before unit contacts existed has no addresses: it goes to the office.
         recipients = Recipients(_addresses(email_to) or channels.email_to, _addresses(email_cc))
-        deliveries = []
-        if email_state == "pending" and channels.smtp_host and recipients.to:
-            deliveries.append(("email", lambda: _send_email(channels, subject, body, recipients)))
-        if webhook_state == "pending" and channels.webhook_url:
-            deliveries.append(("webhook", lambda: _post_webhook(channels.webhook_url, payload)))
-        for channel, send in deliveries:
+        channels_due = [
+            channel
+            for channel, due in (
+                ("email", email_state == "pending" and channels.smtp_host and recipients.to),
+                ("webhook", webhook_state == "pending" and channels.webhook_url),
+            )
+            if due
+        ]
+        for channel in channels_due:
             try:
-                send()
+                if channel == "email":
+                    _send_email(channels, subject, body, recipients)
+                else:
+                    _post_webhook(channels.webhook_url, payload)
             except (OSError, smtplib.SMTPException) as error:
                 # The channel is down: the message stays pending and is retried next run.
                 failed += 1

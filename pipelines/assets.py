@@ -21,7 +21,13 @@ from pipelines.config import load_settings
 from pipelines.contacts import load_contacts
 from pipelines.gates import kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
-from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
+from pipelines.ingest.lake import (
+    KINDS,
+    Lake,
+    RawDirMissing,
+    discover_drops,
+    record_ignored,
+)
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
 from pipelines.publish import publish_warehouse

@@ -40,6 +40,9 @@ class Contacts:
         return self.addresses.get(unit_code, ())
 
 
+NO_CONTACTS = Contacts()  # no contacts file: every message goes to the reform office
+
+
 def is_address(text: str) -> bool:
     return bool(_ADDRESS.match(text))
 
@@ -96,4 +99,4 @@ def registered_unit_codes() -> set[str]:
 
 
 def load_contacts(path: Path | None) -> Contacts:
-    return read_contacts(path, registered_unit_codes()) if path else Contacts()
+    return read_contacts(path, registered_unit_codes()) if path else NO_CONTACTS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,20 @@ from pipelines.config import PROJECT_ROOT
 
 SAMPLE_DROPS = PROJECT_ROOT / "data" / "raw"
 FIXTURES = Path(__file__).parent / "fixtures"
+# Fixtures that build a warehouse or a synthetic city: a test using one is an integration test.
+WAREHOUSE_FIXTURES = {"sample_run", "sample_warehouse", "drops"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is `unit`, `integration` or `browser` (`make test-fast` runs the first): browser
+    if it drives Chromium, integration if marked so or using a warehouse fixture, else unit."""
+    for item in items:
+        if "chromium" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+        elif item.get_closest_marker("integration") or WAREHOUSE_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
 
 
 def run_cli(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -77,17 +90,10 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium, installed on first use (CI machines start without it)."""
-    if not shutil.which("chromium"):
-        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([*sudo, "apt-get", "update", "-qq"], env=environment, check=False, capture_output=True)
-        installed = subprocess.run(
-            [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-            env=environment, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert installed.returncode == 0, f"could not install Debian's chromium: {installed.stderr[-500:]}"
-    return shutil.which("chromium")
+    """Debian's Chromium, which `make test` installs (`make chromium`)."""
+    path = shutil.which("chromium")
+    assert path, "Chromium is not installed: run `make chromium` (or `make test`, which installs it)."
+    return path
 
 
 def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.alerts import deliver_pending, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
+from pipelines.alerts import (
+    deliver_pending,
+    enqueue_weekly_digests,
+    record_contact_problems,
+    sync_kpi_alerts,
+)
 from pipelines.config import AlertChannels
 from pipelines.contacts import read_contacts, registered_unit_codes
 from pipelines.sensors import new_drop_sensor, run_failure_alert
@@ -181,13 +186,6 @@ def test_a_failed_run_is_alerted(tmp_path, monkeypatch, servers):
     run_failure_alert(context)
     assert [m["Subject"] for m in smtp.messages] == ["[CCHC] Lượt chạy đêm bị lỗi"]
     assert webhook.payloads[0]["kind"] == "run_failed" and webhook.payloads[0]["step"] == "breaks"
-
-
-def test_schedule_and_sensors_are_registered():
-    from pipelines.definitions import defs
-
-    assert defs.resolve_sensor_def("new_drop_sensor").job_name == "nightly"
-    assert defs.resolve_sensor_def("run_failure_alert") is not None
 
 
 def test_each_unit_hears_from_its_own_contacts_with_the_office_copied(warehouse, servers, tmp_path):

@@ -97,6 +97,7 @@ def test_make_variables_are_values_not_shell_code(sample_warehouse, tmp_path):
         assert not planted.exists(), f"make {target} {variable}=... ran a command"
 
 
+@pytest.mark.integration
 def test_a_second_run_says_which_run_holds_the_warehouse_and_fails(tmp_path):
     from pipelines.runlock import exclusive_run
 
@@ -131,6 +132,7 @@ def test_the_dagster_instance_runs_one_job_at_a_time(tmp_path):
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
 
 
+@pytest.mark.integration
 def test_a_warehouse_path_that_cannot_be_created_is_one_sentence(tmp_path):
     (tmp_path / "raw").mkdir()
     (tmp_path / "a_file").write_text("not a folder")
@@ -157,6 +159,7 @@ def test_a_failed_step_is_reported_by_its_real_cause():
     assert failure_cause(error) == "OSError: [Errno 5] Input/output error"
 
 
+@pytest.mark.integration
 def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
     (tmp_path / "raw").mkdir()
     env = {

@@ -1,9 +1,17 @@
+import datetime as dt
+import os
+from pathlib import Path
+
 import dagster as dg
+import pytest
+from dagster._utils.schedules import schedule_execution_time_iterator
 from dagster_dbt import DbtCliResource
 
 from pipelines.definitions import defs
 from pipelines.project import dbt_project
 from pipelines.resources import dbt_cli
+
+ASSET_GRAPH = Path(__file__).parent / "fixtures" / "asset_graph.txt"
 
 
 def test_definitions_load_as_one_lineage_graph():
@@ -20,20 +28,51 @@ def test_dbt_tests_are_asset_checks():
     assert any(name.startswith("accepted_values_kpi_results_status") for name in checks)
 
 
-def test_nightly_schedule_runs_at_half_past_one_in_hanoi():
-    schedule = defs.get_schedule_def("nightly_schedule")
-    assert schedule.cron_schedule == "30 1 * * *"
-    assert schedule.execution_timezone == "Asia/Ho_Chi_Minh"
-    assert schedule.job_name == "nightly"
+def test_the_nightly_schedule_fires_once_a_night_at_half_past_one_in_hanoi():
+    """Hà Nội is UTC+7 all year: 01:30 there is 18:30 UTC the evening before, every day."""
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    # the iterator the Dagster daemon itself uses to decide the next ticks
+    ticks = schedule_execution_time_iterator(
+        dt.datetime(2024, 6, 20, 12, tzinfo=dt.UTC).timestamp(), schedule.cron_schedule, schedule.execution_timezone
+    )
+    fired = [next(ticks).astimezone(dt.UTC) for _ in range(3)]
+    assert fired == [dt.datetime(2024, 6, day, 18, 30, tzinfo=dt.UTC) for day in (20, 21, 22)]
 
 
-def test_nightly_schedule_evaluates_to_a_run_of_the_whole_graph():
-    schedule = defs.get_schedule_def("nightly_schedule")
-    context = dg.build_schedule_context()
-    requests = schedule.evaluate_tick(context).run_requests
-    assert len(requests) == 1 and requests[0].job_name in (None, "nightly")
+def test_the_nightly_job_materialises_and_checks_the_whole_graph():
+    job = defs.resolve_job_def("nightly")
+    graph = defs.resolve_asset_graph()
+    assert job.asset_layer.selected_asset_keys == graph.get_all_asset_keys()
+    (request,) = defs.resolve_schedule_def("nightly_schedule").evaluate_tick(dg.build_schedule_context()).run_requests
+    assert request.asset_selection is None, "the schedule runs the job's whole selection"
 
 
+def test_both_sensors_start_with_the_daemon_and_the_drop_sensor_starts_the_nightly_job():
+    new_drop, run_failure = defs.resolve_sensor_def("new_drop_sensor"), defs.resolve_sensor_def("run_failure_alert")
+    assert new_drop.job_name == "nightly"
+    assert new_drop.default_status == run_failure.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def asset_graph_lines() -> list[str]:
+    """Every asset with its parents, and every check, one line each."""
+    graph = defs.resolve_asset_graph()
+    lines = [
+        f"asset {key.to_user_string()} <- {', '.join(sorted(p.to_user_string() for p in graph.get(key).parent_keys)) or '(none)'}"
+        for key in graph.get_all_asset_keys()
+    ]
+    lines += [f"check {key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys]
+    return sorted(lines)
+
+
+def test_the_asset_graph_is_the_reviewed_one():
+    """A change to the lineage (an asset, an edge, a check) is a diff of tests/fixtures/asset_graph.txt:
+    rewrite it with CCHC_UPDATE_SNAPSHOT=1 make test-fast and review it with the change."""
+    if os.environ.get("CCHC_UPDATE_SNAPSHOT") == "1":
+        ASSET_GRAPH.write_text("\n".join(asset_graph_lines()) + "\n", encoding="utf-8")
+    assert asset_graph_lines() == ASSET_GRAPH.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.integration
 def test_the_dbt_resource_knows_the_version_that_dbt_reports():
     """The resource skips dagster-dbt's `dbt --version` call; the answer must stay the same."""
     assert dbt_cli._cli_version == DbtCliResource(project_dir=dbt_project)._cli_version

@@ -6,14 +6,16 @@ import shutil
 import duckdb
 import pandas as pd
 import polars as pl
+import pytest
 
-from pipelines.gates import boundary_frame, validate
+from pipelines.gates import validate
 from pipelines.ingest.lake import LAKE_SCHEMAS, PROVENANCE, Lake, ManifestEntry
 from tests.conftest import SAMPLE_DROPS, materialize
 
 CLEAN_FILE = {"path": "2024-06-20/a.csv", "status": "loaded", "reason": None, "rows_read": 3, "rows_accounted": 3, "rows_quarantined": 0}
 
 
+@pytest.mark.integration
 def test_boundary_suite_passes_clean_files_and_is_critical_when_a_row_is_lost(tmp_path):
     clean = validate("ingestion_boundary", pd.DataFrame([CLEAN_FILE]), ["path"], tmp_path)
     assert clean.failures == [] and clean.evaluated == 3
@@ -28,6 +30,7 @@ def test_boundary_suite_passes_clean_files_and_is_critical_when_a_row_is_lost(tm
     assert (tmp_path / "index.html").is_file()
 
 
+@pytest.mark.integration
 def test_a_bad_drop_is_flagged_and_alerted_but_the_rest_publishes(tmp_path):
     raw = tmp_path / "raw"
     shutil.copytree(SAMPLE_DROPS / "2024-06-20", raw / "2024-06-20")
@@ -50,6 +53,7 @@ def test_a_bad_drop_is_flagged_and_alerted_but_the_rest_publishes(tmp_path):
         ]
 
 
+@pytest.mark.integration
 def test_a_loaded_row_that_breaks_a_rule_stops_the_build_before_publishing(tmp_path):
     """The rules run at ingestion; dbt's staging tests prove them. A row planted in the lake past the
     rules (as a bug in them would let it through) fails the build, and analysts keep the last warehouse."""

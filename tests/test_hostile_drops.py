@@ -224,6 +224,7 @@ def lake_text(lake: Path) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.integration
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_mutated_files_are_loaded_quarantined_or_rejected_and_leak_nothing(tmp_path_factory, seed):
@@ -253,6 +254,7 @@ def channels(monkeypatch):
     webhook.stop()
 
 
+@pytest.mark.integration
 def test_a_hostile_night_completes_escapes_names_and_leaks_no_applicant(tmp_path, channels):
     smtp, webhook, channel_env = channels
     raw = tmp_path / "raw"

@@ -153,6 +153,7 @@ def test_second_run_on_the_same_drops_changes_nothing(sample_warehouse):
         assert con.execute("select count(*) from audit.alert_outbox").fetchall() == messages_before
 
 
+@pytest.mark.integration
 def test_missing_drop_folder_is_one_sentence_and_a_failure(tmp_path):
     environment = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "nowhere"), "CCHC_WAREHOUSE": str(tmp_path / "w.duckdb")}
     result = run_cli("pipelines.run", env=environment)

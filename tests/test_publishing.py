@@ -3,8 +3,11 @@
 import shutil
 
 import duckdb
+import pytest
 
 from tests.conftest import SAMPLE_DROPS, materialize
+
+pytestmark = pytest.mark.integration
 
 
 def files_seen(con: duckdb.DuckDBPyConnection) -> int:
