@@ -6,7 +6,7 @@ import os
 
 from dagster_dbt import DbtProject
 
-from pipelines.config import PROJECT_ROOT, Settings, load_settings
+from pipelines.config import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -14,14 +14,14 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 
 def export_dbt_environment(settings: Settings) -> None:
-    """dbt runs as a subprocess that inherits our environment; its profile reads CCHC_BUILD_DB."""
+    """dbt runs as a subprocess that inherits our environment; its profile reads CCHC_BUILD_DB.
+    Called by the step that runs dbt, never on import."""
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     os.environ["CCHC_BUILD_DB"] = str(settings.build_db)
     os.environ["CCHC_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
 
 
-export_dbt_environment(load_settings())
-dbt_project.prepare_if_dev()
+dbt_project.prepare_if_dev()  # `dagster dev` only: re-parses the project when its files changed
 
 if __name__ == "__main__":
     # `make` calls this to (re)write the manifest that the Dagster definitions load.

@@ -1,5 +1,8 @@
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -7,6 +10,7 @@ import pytest
 from dagster._utils.schedules import schedule_execution_time_iterator
 from dagster_dbt import DbtCliResource
 
+from pipelines.config import PROJECT_ROOT
 from pipelines.definitions import defs
 from pipelines.project import dbt_project
 from pipelines.resources import dbt_cli
@@ -76,3 +80,18 @@ def test_the_asset_graph_is_the_reviewed_one():
 def test_the_dbt_resource_knows_the_version_that_dbt_reports():
     """The resource skips dagster-dbt's `dbt --version` call; the answer must stay the same."""
     assert dbt_cli._cli_version == DbtCliResource(project_dir=dbt_project)._cli_version
+
+
+def test_importing_the_code_changes_no_environment_variable_and_creates_no_folder(tmp_path):
+    warehouse = tmp_path / "somewhere" / "cchc.duckdb"
+    script = (
+        "import json, os; before = dict(os.environ)\n"
+        "import pipelines.definitions, pipelines.run, pipelines.kpis, pipelines.report, pipelines.sql, pipelines.docs\n"
+        # the project's own variables (libraries set theirs: Polars its allocator's)
+        "print(json.dumps(sorted(k for k in set(before) | set(os.environ) if k.startswith(('CCHC_', 'DBT_')) and before.get(k) != os.environ.get(k))))"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CCHC_WAREHOUSE": str(warehouse), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "importing created files or folders"
