@@ -23,7 +23,6 @@ import smtplib
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from email.message import EmailMessage
 
 import duckdb
@@ -32,8 +31,7 @@ import pandas as pd
 from pipelines.config import AlertChannels
 from pipelines.contacts import NO_CONTACTS, Contacts, Recipients, recipients_for
 from pipelines.storage import connect_build
-
-CITY = "01"
+from pipelines.vietnamese import CITY_CODE, percent, period_heading
 
 SCHEMA = """
 create schema if not exists audit;
@@ -95,18 +93,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SCHEMA)
 
 
-def _percent(value) -> str:
-    return f"{Decimal(str(value)) * 100:.2f}".replace(".", ",") + "%"
-
-
-def _period_heading(row: dict) -> str:
-    """``Kỳ báo cáo 2025-Q1 (số liệu đến ngày 20/12/2024)``: a running period says how far its data go."""
-    heading = f"Kỳ báo cáo {row['period']}"
-    if row["period_state"] == "running":
-        heading += f" (số liệu đến ngày {row['evaluation_on']:%d/%m/%Y})"
-    return heading + ":"
-
-
 def _kpi_message(recipient_name: str, rows: list[dict], digest_week: str | None = None) -> tuple[str, str]:
     """The message of newly alerted rows or, given ``digest_week``, the week's digest of what is
     still below target."""
@@ -122,14 +108,15 @@ def _kpi_message(recipient_name: str, rows: list[dict], digest_week: str | None 
         f"Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) {finding}",
     ]
     for period_rows in _grouped(rows, "period").values():
-        lines += ["", _period_heading(period_rows[0])]
+        first = period_rows[0]
+        lines += ["", period_heading(first["period"], first["period_state"], first["evaluation_on"])]
         for row in period_rows:
             change = " (số liệu thay đổi)" if row.get("change") == "changed" else ""
             # The city office also receives the city's and the levels' rows: each names its row.
             whose = "" if row["unit_name"] == recipient_name else f"{row['unit_name']}: "
             lines.append(
-                f"  - {whose}{row['kpi_name']}: {_percent(row['value'])} ({row['numerator']}/{row['denominator']}), "
-                f"mục tiêu {_percent(row['target'])}{change}"
+                f"  - {whose}{row['kpi_name']}: {percent(row['value'])} ({row['numerator']}/{row['denominator']}), "
+                f"mục tiêu {percent(row['target'])}{change}"
             )
     lines += ["", "Đề nghị đơn vị rà soát và có biện pháp khắc phục."]
     return subject, "\n".join(lines)
@@ -246,7 +233,7 @@ def sync_kpi_alerts(
            or s.numerator <> r.numerator or s.denominator <> r.denominator
         order by u.registry_order, p.period_order, k.kpi_order
         """,
-        {"city": CITY},
+        {"city": CITY_CODE},
     )
     resolved = con.execute(
         """
@@ -303,7 +290,7 @@ def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChanne
           and 'digest:' || recipient_unit || ':' || $week not in (select reference from audit.alert_outbox where kind = 'weekly_digest')
         order by u.registry_order, p.period_order, k.kpi_order
         """,
-        {"city": CITY, "week": week},
+        {"city": CITY_CODE, "week": week},
     )
     messages = _kpi_messages(still_below, kind="weekly_digest", reference=f"digest:{{unit}}:{week}", digest_week=week)
     _enqueue(con, messages, channels, contacts, now)
@@ -327,7 +314,7 @@ def record_contact_problems(con: duckdb.DuckDBPyConnection, contacts: Contacts, 
             + [f"  - dòng {line}: {unit_code or '(trống)'}, {email or '(trống)'}: {problem}" for line, unit_code, email, problem in rows]
         )
         problems = [p.__dict__ for p in contacts.problems]
-        message = Message(reference, "contacts_invalid", CITY, subject, body, {"kind": "contacts_invalid", "text": body, "problems": problems})
+        message = Message(reference, "contacts_invalid", CITY_CODE, subject, body, {"kind": "contacts_invalid", "text": body, "problems": problems})
         _enqueue(con, [message], channels, NO_CONTACTS, now)
     return len(rows)
 
@@ -348,7 +335,7 @@ def enqueue_rejected_files(con: duckdb.DuckDBPyConnection, channels: AlertChanne
         subject = f"[CCHC] Tệp bị từ chối: {path}"
         body = f"Tệp {path} trong thư mục dữ liệu đêm đã bị từ chối và không được nạp.\nLý do: {reason}\n\nĐề nghị đơn vị gửi lại tệp đã sửa."
         payload = {"kind": "file_rejected", "path": path, "reason": reason, "text": body}
-        messages.append(Message(f"file:{file_hash}:{path}", "file_rejected", CITY, subject, body, payload))
+        messages.append(Message(f"file:{file_hash}:{path}", "file_rejected", CITY_CODE, subject, body, payload))
     _enqueue(con, messages, channels, contacts, now)
     return len(messages)
 
@@ -358,7 +345,7 @@ def enqueue_run_failure(con: duckdb.DuckDBPyConnection, run_id: str, step: str, 
     subject = "[CCHC] Lượt chạy đêm bị lỗi"
     body = f"Lượt chạy {run_id} dừng ở bước {step}.\nLỗi: {error}\n\nKho dữ liệu công bố gần nhất được giữ nguyên."
     payload = {"kind": "run_failed", "run_id": run_id, "step": step, "error": error, "text": body}
-    _enqueue(con, [Message(f"run:{run_id}", "run_failed", CITY, subject, body, payload)], channels, NO_CONTACTS, now)
+    _enqueue(con, [Message(f"run:{run_id}", "run_failed", CITY_CODE, subject, body, payload)], channels, NO_CONTACTS, now)
 
 
 def _send_email(channels: AlertChannels, subject: str, body: str, recipients: Recipients) -> None:

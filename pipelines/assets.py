@@ -10,24 +10,12 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from pipelines.alerts import (
-    deliver_pending,
-    enqueue_rejected_files,
-    enqueue_weekly_digests,
-    record_contact_problems,
-    sync_kpi_alerts,
-)
+from pipelines.alerts import deliver_pending, enqueue_rejected_files, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
 from pipelines.config import load_settings
 from pipelines.contacts import load_contacts
 from pipelines.gates import kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
-from pipelines.ingest.lake import (
-    KINDS,
-    Lake,
-    RawDirMissing,
-    discover_drops,
-    record_ignored,
-)
+from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.project import dbt_project, export_dbt_environment
 from pipelines.publish import publish_warehouse

@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from pipelines.config import PROJECT_ROOT, SEEDS_DIR
 from pipelines.storage import connect_build
 

@@ -14,11 +14,10 @@ from decimal import Decimal
 import duckdb
 
 from pipelines.config import Settings, load_settings
+from pipelines.vietnamese import ROLL_UP_LEVELS, data_date_note
 
 COLUMNS = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
 STATUS_LABELS = {"met": "Đạt", "below": "✗ KHÔNG ĐẠT", "no_data": "Không có dữ liệu"}
-# Levels of marts.dim_units whose rows sum other units (the city, CAP_TP, CAP_HUYEN, CAP_XA).
-ROLL_UP_LEVELS = ("city", "roll_up")
 
 
 class UserError(Exception):
@@ -54,15 +53,6 @@ def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     require_warehouse(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         yield con
-
-
-def data_date_note(period: dict) -> str:
-    """What an official must know about a period's figures: how far its data go when it is running."""
-    if period["state"] == "running":
-        return f"kỳ đang diễn ra, số liệu đến ngày {period['evaluation_on']:%d/%m/%Y}"
-    if period["state"] == "not_started":
-        return "kỳ chưa bắt đầu, chưa có số liệu"
-    return f"số liệu đến ngày {period['evaluation_on']:%d/%m/%Y}"
 
 
 def fetch_period(con: duckdb.DuckDBPyConnection, period: str) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 
-
 from pipelines.config import Settings
 from pipelines.storage import connect_build
 

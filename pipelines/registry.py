@@ -18,8 +18,8 @@ import sqlite3
 from pathlib import Path
 
 from pipelines.config import PROJECT_ROOT, SEEDS_DIR
+from pipelines.vietnamese import CITY_CODE
 
-HANOI_GSO_CODE = "01"
 LOCAL_UNITS = PROJECT_ROOT / "data" / "reference" / "local_units.csv"
 COLUMNS = ["unit_code", "unit_name", "level", "parent_code", "unit_kind", "registry_order"]
 _LEVEL_ORDER = {"city": 0, "district": 1, "department": 2, "commune": 3}
@@ -34,10 +34,10 @@ def package_units() -> list[dict[str, str]]:
         rows = con.execute(
             "select distinct district, districtType, districtCode, ward, wardType, wardCode "
             "from admin_units_legacy where provinceCode = ?",
-            [HANOI_GSO_CODE],
+            [CITY_CODE],
         ).fetchall()
     districts = {
-        code: {"unit_code": code, "unit_name": name, "level": "district", "parent_code": HANOI_GSO_CODE, "unit_kind": kind.lower()}
+        code: {"unit_code": code, "unit_name": name, "level": "district", "parent_code": CITY_CODE, "unit_kind": kind.lower()}
         for name, kind, code, *_ in rows
     }
     communes = [

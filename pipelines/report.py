@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,10 +20,10 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from pipelines.config import load_settings
-from pipelines.kpis import COLUMNS, ROLL_UP_LEVELS, UserError, data_date_note, fetch_period, open_warehouse, rows_as_dicts
+from pipelines.kpis import COLUMNS, UserError, fetch_period, open_warehouse, rows_as_dicts
+from pipelines.vietnamese import CITY_CODE, ROLL_UP_LEVELS, data_date_note, integer, percent, vn_date
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-CITY = "01"
 LEVEL_LABELS = {
     "city": "Thành phố",
     "roll_up": "Theo cấp",
@@ -142,7 +142,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             where r.period in (select period_code from marts.dim_periods where period_kind = 'month' and year = ?)
             group by all
             """,
-            [CITY, period_row["year"]],
+            [CITY_CODE, period_row["year"]],
         )
     )
     form06 = rows_as_dicts(
@@ -154,7 +154,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             where f.period = ? and (f.sector_code is null or f.unit_code = ?)
             order by u.registry_order, f.sector_code nulls first
             """,
-            [period, CITY],
+            [period, CITY_CODE],
         )
     )
 
@@ -167,7 +167,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
                 kpi_code=kpi_code,
                 name_vi=rows[0]["kpi_name"],
                 plan_section=rows[0]["plan_section"],
-                city=next((row for row in rows if row["unit_code"] == CITY), None),
+                city=next((row for row in rows if row["unit_code"] == CITY_CODE), None),
                 levels=[row for row in rows if row["level"] == "roll_up"],
                 units=units,
                 targets={level: row["target"] for level in LEVEL_LABELS for row in rows if row["level"] == level},
@@ -199,19 +199,6 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
         trend=trend,
         silent_units=silent,
     )
-
-
-# Vietnamese number formats: decimal comma, dot between thousands.
-def percent(value: Decimal | None) -> str:
-    return "—" if value is None else f"{value * 100:.2f}".replace(".", ",") + "%"
-
-
-def integer(value: int) -> str:
-    return f"{value:,}".replace(",", ".")
-
-
-def vn_date(value: date | None) -> str:
-    return "—" if value is None else value.strftime("%d/%m/%Y")
 
 
 def sparkline(values: list[Decimal | None], target: Decimal | None, width: int = 180, height: int = 36) -> str:

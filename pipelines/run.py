@@ -117,9 +117,7 @@ def main() -> int:
 
 def run(settings: Settings) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    from pipelines.definitions import (
-        defs,  # imported late: loading dbt and Dagster takes seconds
-    )
+    from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
 
     instance = dg.DagsterInstance.get()
     nightly = defs.resolve_job_def("nightly")

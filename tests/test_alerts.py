@@ -9,12 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.alerts import (
-    deliver_pending,
-    enqueue_weekly_digests,
-    record_contact_problems,
-    sync_kpi_alerts,
-)
+from pipelines.alerts import deliver_pending, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
 from pipelines.config import AlertChannels
 from pipelines.contacts import read_contacts, registered_unit_codes
 from pipelines.sensors import new_drop_sensor, run_failure_alert

@@ -2,12 +2,7 @@
 
 import pytest
 
-from pipelines.contacts import (
-    Contacts,
-    ContactsFileError,
-    read_contacts,
-    recipients_for,
-)
+from pipelines.contacts import Contacts, ContactsFileError, read_contacts, recipients_for
 
 UNITS = {"01", "001", "002", "00004"}
 OFFICE = ("cchc@hanoi.test",)

@@ -27,13 +27,7 @@ import polars as pl
 
 from pipelines.ingest.dialects import ParsedFile, RejectedFile, parse_file
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
-from pipelines.ingest.rules import (
-    CheckedRows,
-    check_dossiers,
-    check_pakn,
-    check_ratings,
-    online_without_level,
-)
+from pipelines.ingest.rules import CheckedRows, check_dossiers, check_pakn, check_ratings, online_without_level
 from pipelines.progress import progress
 
 DROP_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -22,7 +22,6 @@ from pipelines.ingest.reference import (
     normalized_applicant_id,
 )
 
-
 STATUS_LABELS = {
     "dvcqg": {str(code): code for code in range(1, 11)},
     "igate": {
