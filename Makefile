@@ -48,12 +48,12 @@ $(VENV_STAMP): pyproject.toml uv.lock
 	@touch $@
 
 $(MANIFEST): $(VENV_STAMP) $(DBT_SOURCES)
-	$(RUN) python -m pipelines.project
+	$(RUN) python -m pipelines.defs.project
 	@touch $@
 
 run: $(MANIFEST)
 	@$(DAGSTER_YAML)
-	$(RUN) python -m pipelines.run
+	$(RUN) python -m pipelines.cli.run
 
 test: $(MANIFEST) chromium
 	@$(DAGSTER_YAML)
@@ -71,16 +71,16 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 kpis: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.kpis --period "$$PERIOD" --format "$$FORMAT" --unit "$$UNIT"
+	@$(RUN) python -m pipelines.cli.kpis --period "$$PERIOD" --format "$$FORMAT" --unit "$$UNIT"
 
 report: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.report --period "$$PERIOD"
+	@$(RUN) python -m pipelines.cli.report --period "$$PERIOD"
 
 sql: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.sql
+	@$(RUN) python -m pipelines.cli.sql
 
 docs: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.docs
+	@$(RUN) python -m pipelines.cli.docs
 
 bench-data: $(VENV_STAMP)
 	@$(RUN) python -m bench.generate --scale "$$SCALE"
@@ -89,7 +89,7 @@ bench: $(MANIFEST)
 	$(RUN) python -m bench.run --scales "$$BENCH_SCALES" --runs "$$BENCH_RUNS"
 
 registry: $(VENV_STAMP)
-	$(RUN) python -m pipelines.registry
+	$(RUN) python -m pipelines.cli.registry
 
 dev: $(MANIFEST)
 	@$(DAGSTER_YAML)

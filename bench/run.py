@@ -106,7 +106,7 @@ def link_drops(source: Path, target: Path, drops: list[str]) -> None:
 
 
 def pipeline(raw: Path, warehouse: Path) -> tuple[list[str], dict[str, str]]:
-    return [sys.executable, "-m", "pipelines.run"], {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(warehouse)}
+    return [sys.executable, "-m", "pipelines.cli.run"], {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(warehouse)}
 
 
 def bench_scale(scale: int, runs: int) -> dict:

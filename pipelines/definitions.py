@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from pipelines.assets import alerts, cchc_dbt_models, ingest_drops, published_warehouse
-from pipelines.checks import ingestion_boundary_gate, kpi_targets_gate
-from pipelines.resources import dbt_cli
-from pipelines.schedules import nightly_job, nightly_schedule
-from pipelines.sensors import new_drop_sensor, run_failure_alert
+from pipelines.defs.assets import alerts, cchc_dbt_models, ingest_drops, published_warehouse
+from pipelines.defs.checks import ingestion_boundary_gate, kpi_targets_gate
+from pipelines.defs.resources import dbt_cli
+from pipelines.defs.schedules import nightly_job, nightly_schedule
+from pipelines.defs.sensors import new_drop_sensor, run_failure_alert
 
 defs = dg.Definitions(
     assets=[ingest_drops, cchc_dbt_models, alerts, published_warehouse],

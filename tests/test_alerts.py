@@ -12,7 +12,7 @@ import pytest
 from pipelines.alerts import deliver_pending, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
 from pipelines.config import AlertChannels
 from pipelines.contacts import read_contacts, registered_unit_codes
-from pipelines.sensors import new_drop_sensor, run_failure_alert
+from pipelines.defs.sensors import new_drop_sensor, run_failure_alert
 from tests.servers import RecordingSmtp, RecordingWebhook, free_port
 
 NIGHT = dt.datetime(2024, 6, 21, 1, 30)

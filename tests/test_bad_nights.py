@@ -76,10 +76,10 @@ def test_a_run_killed_in_the_dbt_build_is_repaired_by_the_next_run(drops, uninte
     move_dossiers(raw / drops[1].name)
     run_env = {**os.environ, **env, "DAGSTER_HOME": str(tmp_path / "dagster")}
     (tmp_path / "dagster").mkdir()
-    killed_on = kill_when_dbt_logs([sys.executable, "-m", "pipelines.run"], run_env, marker)
+    killed_on = kill_when_dbt_logs([sys.executable, "-m", "pipelines.cli.run"], run_env, marker)
     assert marker in killed_on
 
-    rerun = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=run_env, capture_output=True, text=True)
+    rerun = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=run_env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "incremental" in rerun.stdout, "the rerun stays incremental: it repairs, it does not rebuild"
     for table in COMPARED:
@@ -104,7 +104,7 @@ def test_a_second_run_says_which_run_holds_the_warehouse_and_fails(tmp_path):
     (tmp_path / "raw").mkdir()
     env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "cchc.duckdb")}
     with exclusive_run(tmp_path / "cchc.duckdb"):
-        second = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+        second = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert second.returncode == 1 and "Traceback" not in second.stderr
     assert f"Another run (process {os.getpid()}, started at " in second.stderr and "wait for it to finish" in second.stderr
 
@@ -137,7 +137,7 @@ def test_a_warehouse_path_that_cannot_be_created_is_one_sentence(tmp_path):
     (tmp_path / "raw").mkdir()
     (tmp_path / "a_file").write_text("not a folder")
     env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "a_file" / "cchc.duckdb")}
-    result = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         f"The warehouse folder {tmp_path / 'a_file'} cannot be created (File exists): set CCHC_WAREHOUSE to a file in a folder you can write."
@@ -147,7 +147,7 @@ def test_a_warehouse_path_that_cannot_be_created_is_one_sentence(tmp_path):
 def test_a_failed_step_is_reported_by_its_real_cause():
     from dagster._utils.error import serializable_error_info_from_exc_info
 
-    from pipelines.run import failure_cause
+    from pipelines.cli.run import failure_cause
 
     try:
         try:
@@ -166,7 +166,7 @@ def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
         **os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "w" / "cchc.duckdb"),
         "CCHC_UNIT_CONTACTS": str(tmp_path / "contacts.csv"),
     }  # fmt: skip
-    result = subprocess.run([sys.executable, "-m", "pipelines.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         f"The contacts file {tmp_path / 'contacts.csv'} (CCHC_UNIT_CONTACTS) does not exist: create it or unset the variable."
@@ -175,7 +175,7 @@ def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
 
 
 def test_a_failed_dbt_build_is_named_by_its_first_failing_line(tmp_path):
-    from pipelines.assets import first_dbt_error
+    from pipelines.defs.assets import first_dbt_error
 
     log = tmp_path / "dbt-build.log"
     log.write_text(

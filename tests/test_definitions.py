@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,8 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.definitions import defs
-from pipelines.project import dbt_project
-from pipelines.resources import dbt_cli
+from pipelines.defs.project import dbt_project
+from pipelines.defs.resources import dbt_cli
 
 ASSET_GRAPH = Path(__file__).parent / "fixtures" / "asset_graph.txt"
 
@@ -86,7 +87,7 @@ def test_importing_the_code_changes_no_environment_variable_and_creates_no_folde
     warehouse = tmp_path / "somewhere" / "cchc.duckdb"
     script = (
         "import json, os; before = dict(os.environ)\n"
-        "import pipelines.definitions, pipelines.run, pipelines.kpis, pipelines.report, pipelines.sql, pipelines.docs\n"
+        "import pipelines.definitions, pipelines.cli.run, pipelines.cli.kpis, pipelines.cli.report, pipelines.cli.sql, pipelines.cli.docs\n"
         # the project's own variables (libraries set theirs: Polars its allocator's)
         "print(json.dumps(sorted(k for k in set(before) | set(os.environ) if k.startswith(('CCHC_', 'DBT_')) and before.get(k) != os.environ.get(k))))"
     )
@@ -95,3 +96,14 @@ def test_importing_the_code_changes_no_environment_variable_and_creates_no_folde
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.splitlines()[-1]) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "importing created files or folders"
+
+
+def test_the_libraries_know_nothing_of_dagster_definitions_or_commands():
+    """pipelines/*.py and pipelines/ingest/ are plain libraries: defs/ and cli/ import them, never the reverse."""
+    libraries = [*(PROJECT_ROOT / "pipelines").glob("*.py"), *(PROJECT_ROOT / "pipelines" / "ingest").glob("*.py")]
+    offenders = [
+        path.name
+        for path in libraries
+        if path.name != "definitions.py" and re.search(r"pipelines\.(defs|cli|definitions)\b", path.read_text(encoding="utf-8"))
+    ]
+    assert len(libraries) > 10 and offenders == []

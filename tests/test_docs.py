@@ -17,7 +17,7 @@ MARTS = ["kpi_results", "fct_dossiers", "fct_form06_statistics", "dim_units", "d
 
 @pytest.fixture(scope="module")
 def docs(sample_warehouse) -> Path:
-    result = run_cli("pipelines.docs", env={**os.environ, **sample_warehouse})
+    result = run_cli("pipelines.cli.docs", env={**os.environ, **sample_warehouse})
     assert result.returncode == 0, result.stderr
     out = Path(sample_warehouse["CCHC_WAREHOUSE"]).parent / "dbt_docs"
     assert str(out / "static_index.html") in result.stdout

@@ -26,14 +26,14 @@ def expected_rows(period: str) -> list[str]:
 
 @pytest.mark.parametrize("period", REPORT_PERIODS)
 def test_kpis_csv_equals_the_expected_rows(sample_warehouse, period):
-    result = run_cli("pipelines.kpis", "--period", period, "--format", "csv", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", period, "--format", "csv", env=cli_env(sample_warehouse))
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stdout and not result.stdout.startswith("\ufeff")
     assert result.stdout.splitlines() == expected_rows(period)
 
 
 def test_json_and_unit_filter_give_the_same_numbers(sample_warehouse):
-    result = run_cli("pipelines.kpis", "--period", "2024-Q2", "--format", "json", "--unit", "001", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q2", "--format", "json", "--unit", "001", env=cli_env(sample_warehouse))
     rows = json.loads(result.stdout)
     expected = [r for r in csv.DictReader(io.StringIO("\n".join(expected_rows("2024-Q2")))) if r["unit_code"] == "001"]
     assert [(r["kpi_code"], r["numerator"], r["denominator"], r["status"]) for r in rows] == [
@@ -43,14 +43,14 @@ def test_json_and_unit_filter_give_the_same_numbers(sample_warehouse):
 
 
 def test_long_table_marks_below_target_rows_in_vietnamese(sample_warehouse):
-    result = run_cli("pipelines.kpis", "--period", "2024-Q1", "--format", "long", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q1", "--format", "long", env=cli_env(sample_warehouse))
     below = sum(line.endswith(",below") for line in expected_rows("2024-Q1"))
     assert result.stdout.count("KHÔNG ĐẠT") == below
     assert "Thành phố Hà Nội" in result.stdout and "Tỷ lệ hồ sơ TTHC được xử lý hoàn toàn trực tuyến" in result.stdout
 
 
 def test_table_is_one_line_per_unit_and_fits_a_200_column_terminal(sample_warehouse):
-    lines = run_cli("pipelines.kpis", "--period", "2024-Q2", env=cli_env(sample_warehouse)).stdout.splitlines()
+    lines = run_cli("pipelines.cli.kpis", "--period", "2024-Q2", env=cli_env(sample_warehouse)).stdout.splitlines()
     rows = list(csv.DictReader(io.StringIO("\n".join(expected_rows("2024-Q2")))))
     units = list(dict.fromkeys(row["unit_code"] for row in rows))
     unit_lines = [line for line in lines if line.split(maxsplit=1)[:1] and line.split(maxsplit=1)[0] in units]
@@ -66,14 +66,14 @@ def test_table_is_one_line_per_unit_and_fits_a_200_column_terminal(sample_wareho
 
 
 def test_unknown_period_lists_the_valid_codes_and_fails(sample_warehouse):
-    result = run_cli("pipelines.kpis", "--period", "2024-Q5", "--format", "csv", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q5", "--format", "csv", env=cli_env(sample_warehouse))
     assert result.returncode != 0 and result.stdout == ""
     assert "Unknown period '2024-Q5'" in result.stderr and "2024-Q1" in result.stderr and "2024-9M" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_absent_warehouse_is_one_sentence(tmp_path):
-    result = run_cli("pipelines.kpis", "--period", "2024-Q1", env=cli_env({"CCHC_WAREHOUSE": str(tmp_path / "none.duckdb")}))
+    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q1", env=cli_env({"CCHC_WAREHOUSE": str(tmp_path / "none.duckdb")}))
     assert result.returncode != 0
     assert result.stderr.strip().startswith("No warehouse at") and "make run" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -105,7 +105,7 @@ def test_periods_are_evaluated_at_the_data_date(sample_warehouse):
     assert states["2025-Q1"] == ("running", "2024-12-20") and states["2024-12"] == ("running", "2024-12-20")
     assert states["2025-Q2"] == ("not_started", "2024-12-20")
     assert not_started == [("no_data",)]
-    table = run_cli("pipelines.kpis", "--period", "2025-Q1", env=cli_env(sample_warehouse)).stdout
+    table = run_cli("pipelines.cli.kpis", "--period", "2025-Q1", env=cli_env(sample_warehouse)).stdout
     assert table.startswith("Kết quả chỉ tiêu CCHC kỳ 2025-Q1 (kỳ đang diễn ra, số liệu đến ngày 20/12/2024)")
 
 
@@ -156,7 +156,7 @@ def test_second_run_on_the_same_drops_changes_nothing(sample_warehouse):
 @pytest.mark.integration
 def test_missing_drop_folder_is_one_sentence_and_a_failure(tmp_path):
     environment = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "nowhere"), "CCHC_WAREHOUSE": str(tmp_path / "w.duckdb")}
-    result = run_cli("pipelines.run", env=environment)
+    result = run_cli("pipelines.cli.run", env=environment)
     assert result.returncode != 0
     assert result.stderr.strip() == f"The drop folder {tmp_path / 'nowhere'} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops."
 
@@ -164,7 +164,7 @@ def test_missing_drop_folder_is_one_sentence_and_a_failure(tmp_path):
 def test_make_run_prints_a_summary_without_pii_and_warns_about_the_development_salt(sample_warehouse, tmp_path):
     environment = {**cli_env(sample_warehouse), "DAGSTER_HOME": str(tmp_path)}
     environment.pop("CCHC_PII_SALT", None)
-    result = run_cli("pipelines.run", env=environment)
+    result = run_cli("pipelines.cli.run", env=environment)
     assert result.returncode == 0, result.stderr
     assert f"Warehouse published: {sample_warehouse['CCHC_WAREHOUSE']}" in result.stdout
     assert "files loaded: 82 (4487 rows loaded, 0 quarantined)" in result.stdout

@@ -3,7 +3,7 @@
 import csv
 
 from pipelines.config import SEEDS_DIR
-from pipelines.registry import build_registry, local_units, package_units, registry_csv
+from pipelines.cli.registry import build_registry, local_units, package_units, registry_csv
 from tests.conftest import FIXTURES
 
 

@@ -22,7 +22,7 @@ STATUS_LABELS = {"met": "Đạt", "below": "▼ Không đạt", "no_data": "Khô
 @pytest.fixture(scope="module")
 def report(sample_warehouse, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("reports")
-    result = run_cli("pipelines.report", "--period", PERIOD, env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(out)})
+    result = run_cli("pipelines.cli.report", "--period", PERIOD, env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(out)})
     assert result.returncode == 0, result.stderr
     with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
         cursor = con.execute(
@@ -227,15 +227,15 @@ def test_form06_section_shows_the_marts_rows_as_the_form(report, rendered):
 
 
 def test_a_running_period_says_how_far_its_data_go(sample_warehouse, tmp_path):
-    result = run_cli("pipelines.report", "--period", "2025-Q1", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
+    result = run_cli("pipelines.cli.report", "--period", "2025-Q1", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "bao-cao-cchc-2025-Q1.html").read_text(encoding="utf-8")
     assert "Kỳ đang diễn ra, số liệu đến ngày 20/12/2024" in html
-    closed = run_cli("pipelines.report", "--period", "2024-Y", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
+    closed = run_cli("pipelines.cli.report", "--period", "2024-Y", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
     assert "Số liệu đến ngày 14/12/2024" in (tmp_path / "bao-cao-cchc-2024-Y.html").read_text(encoding="utf-8"), closed.stderr
 
 
 def test_unknown_period_writes_nothing(sample_warehouse, tmp_path):
-    result = run_cli("pipelines.report", "--period", "2024-Q9", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
+    result = run_cli("pipelines.cli.report", "--period", "2024-Q9", env={**os.environ, **sample_warehouse, "CCHC_REPORT_DIR": str(tmp_path)})
     assert result.returncode == 2 and "Unknown period '2024-Q9'" in result.stderr and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []

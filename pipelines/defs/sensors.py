@@ -7,7 +7,7 @@ import dagster as dg
 from pipelines.alerts import alert_run_failure
 from pipelines.config import load_settings
 from pipelines.ingest.lake import is_drop_folder
-from pipelines.schedules import nightly_job
+from pipelines.defs.schedules import nightly_job
 
 
 @dg.sensor(job=nightly_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)

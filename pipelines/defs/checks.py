@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from pipelines.assets import INGESTED_FILES, KPI_RESULTS
+from pipelines.defs.assets import INGESTED_FILES, KPI_RESULTS
 from pipelines.config import load_settings
 from pipelines.gates import boundary_frame, check_kpi_targets, store_outcome, validate
 from pipelines.storage import connect_build

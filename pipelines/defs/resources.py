@@ -8,7 +8,7 @@ from importlib.metadata import version as installed_version
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
 
-from pipelines.project import dbt_project
+from pipelines.defs.project import dbt_project
 
 
 class DbtCli(DbtCliResource):

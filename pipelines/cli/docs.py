@@ -11,8 +11,8 @@ import sys
 from dbt.cli.main import dbtRunner
 
 from pipelines.config import load_settings
-from pipelines.kpis import UserError, require_warehouse
-from pipelines.project import DBT_PROJECT_DIR
+from pipelines.cli.kpis import UserError, require_warehouse
+from pipelines.defs.project import DBT_PROJECT_DIR
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from pipelines.gates import kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
-from pipelines.project import dbt_project, export_dbt_environment
+from pipelines.defs.project import dbt_project, export_dbt_environment
 from pipelines.publish import publish_warehouse
 from pipelines.storage import connect_build, make_portable
 

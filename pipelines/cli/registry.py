@@ -7,7 +7,7 @@ departments, then communes by code. ``make registry`` rewrites the seed; a test 
 committed seed and the installed package disagree, so an upstream correction is one upgrade and
 one ``make registry`` away.
 
-Run as ``python -m pipelines.registry``.
+Run as ``python -m pipelines.cli.registry``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pipelines.config import load_settings
-from pipelines.kpis import UserError, require_warehouse
+from pipelines.cli.kpis import UserError, require_warehouse
 
 
 def cli_path() -> str:

@@ -1,0 +1,1 @@
+"""The command-line tools behind `make`: run, kpis, report, sql, docs, registry."""

@@ -1,0 +1,1 @@
+"""The Dagster definitions: assets, checks, resources, schedules and sensors (entry point: pipelines/definitions.py)."""
