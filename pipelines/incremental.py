@@ -43,8 +43,21 @@ class BuildPlan:
         return "--full-refresh" not in self.dbt_args
 
 
+@dataclass(frozen=True)
+class LastBuild:
+    ingested_until: dt.datetime | None  # the newest file it saw
+    fingerprint: str  # the dbt code and seeds that built it
+
+
+def decide_build(last: LastBuild | None, fingerprint: str, ingested_until: dt.datetime | None, force_full: bool) -> BuildPlan:
+    """Full or incremental, and dbt's arguments: the one place this is decided."""
+    if force_full or last is None or last.ingested_until is None or last.fingerprint != fingerprint:
+        return BuildPlan(["--full-refresh"], ingested_until, fingerprint)
+    return BuildPlan(["--vars", json.dumps({"changed_since": last.ingested_until.isoformat(sep=" ")})], ingested_until, fingerprint)
+
+
 def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
-    fingerprint = dbt_code_fingerprint()
+    """The build file's last successful build and newest file, then ``decide_build``."""
     with connect_build(build_db) as con:
         con.execute(
             "create table if not exists audit.dbt_build_state "
@@ -54,9 +67,7 @@ def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
             "select ingested_until, code_fingerprint from audit.dbt_build_state order by built_at desc limit 1"
         ).fetchone()
         (until,) = con.execute("select max(ingested_at) from audit.ingested_files").fetchone()
-    if force_full or last is None or last[0] is None or last[1] != fingerprint:
-        return BuildPlan(["--full-refresh"], until, fingerprint)
-    return BuildPlan(["--vars", json.dumps({"changed_since": last[0].isoformat(sep=" ")})], until, fingerprint)
+    return decide_build(LastBuild(*last) if last else None, dbt_code_fingerprint(), until, force_full)
 
 
 def record_build(build_db: Path, plan: BuildPlan) -> None:

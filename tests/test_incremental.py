@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.conftest import materialize
 
@@ -100,6 +101,31 @@ def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
     with duckdb.connect(full["CCHC_WAREHOUSE"], read_only=True) as con:
         moved = con.sql("select count(*) from marts.fct_dossiers where source_file = 'zz_correction.jsonl'").fetchall()[0][0]
     assert moved > 0, "the correction superseded earlier versions"
+
+
+NIGHT = datetime(2024, 6, 21, 1, 30)
+
+
+@pytest.mark.parametrize(
+    ("last", "force_full", "incremental_since"),
+    [
+        (None, False, None),  # a new build file
+        (("2024-06-20 01:30", "code A"), False, "2024-06-20 01:30:00"),  # the usual night
+        (("2024-06-20 01:30", "code B"), False, None),  # dbt code or seeds changed
+        ((None, "code A"), False, None),  # a build that saw no file
+        (("2024-06-20 01:30", "code A"), True, None),  # CCHC_FULL_REFRESH
+    ],
+)
+def test_the_build_is_incremental_only_from_a_build_of_the_same_code(last, force_full, incremental_since):
+    from pipelines.incremental import LastBuild, decide_build
+
+    previous = None if last is None else LastBuild(last[0] and datetime.fromisoformat(last[0]), last[1])
+    plan = decide_build(previous, "code A", NIGHT, force_full)
+    assert plan.ingested_until == NIGHT and plan.fingerprint == "code A"
+    if incremental_since is None:
+        assert plan.dbt_args == ["--full-refresh"] and not plan.is_incremental
+    else:
+        assert plan.dbt_args == ["--vars", json.dumps({"changed_since": incremental_since})] and plan.is_incremental
 
 
 def test_changed_dbt_code_forces_a_full_build(tmp_path, monkeypatch):
