@@ -13,9 +13,11 @@ UNIT ?=
 SCALE ?= 1000000
 BENCH_SCALES ?= 1000000,5000000
 BENCH_RUNS ?= 3
+BENCH_SNAPSHOTS ?= 450000
+SHAPE ?= daily
 # Values reach the commands through the environment ("$$PERIOD" below), never spliced into a
 # recipe: a value holding $(...) or quotes is an argument, not shell code.
-export PERIOD FORMAT UNIT SCALE BENCH_SCALES BENCH_RUNS
+export PERIOD FORMAT UNIT SCALE SHAPE BENCH_SCALES BENCH_RUNS BENCH_SNAPSHOTS
 
 VENV_STAMP := .venv/.synced
 # The instance's settings (one run at a time), unless the operator already wrote their own.
@@ -35,8 +37,8 @@ help:
 	@echo "make sql                               the DuckDB shell on the published warehouse, read-only"
 	@echo "make docs                              dbt docs of every model, one self-contained HTML file"
 	@echo "make dev                               Dagster UI and daemon (schedule live)"
-	@echo "make bench-data SCALE=1000000          a synthetic city-year of drops in bench/data/scale-SCALE/raw"
-	@echo "make bench [BENCH_SCALES=1000000,5000000 BENCH_RUNS=3]  the benchmark, written to bench/results.md"
+	@echo "make bench-data SCALE=1000000 [SHAPE=daily|snapshots]  a synthetic city-year of drops in bench/data/"
+	@echo "make bench [BENCH_SCALES=1000000,5000000 BENCH_RUNS=3 BENCH_SNAPSHOTS=450000]  the benchmark, in bench/results.md"
 	@echo "make registry                          rewrite data/seeds/units.csv from vietnamadminunits and our own units"
 	@echo "make setup                             install the locked environment (run by the others)"
 
@@ -83,10 +85,10 @@ docs: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.cli.docs
 
 bench-data: $(VENV_STAMP)
-	@$(RUN) python -m bench.generate --scale "$$SCALE"
+	@$(RUN) python -m bench.generate --scale "$$SCALE" --shape "$$SHAPE"
 
 bench: $(MANIFEST)
-	$(RUN) python -m bench.run --scales "$$BENCH_SCALES" --runs "$$BENCH_RUNS"
+	$(RUN) python -m bench.run --scales "$$BENCH_SCALES" --runs "$$BENCH_RUNS" --snapshots "$$BENCH_SNAPSHOTS"
 
 registry: $(VENV_STAMP)
 	$(RUN) python -m pipelines.cli.registry

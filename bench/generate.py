@@ -168,7 +168,12 @@ def _text_date(column: str, with_time: bool = True) -> pl.Expr:
     return pl.col(column).dt.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
 
 
-def write_igate(rows: pl.DataFrame, folder: Path, stamp: str, rows_per_file: int = 50_000) -> None:
+def write_igate(rows: pl.DataFrame, folder: Path, stamp: str, rows_per_file: int = 50_000, per_unit: bool = False) -> None:
+    """One export of the whole system per drop (cut in parts of ``rows_per_file``), or one per unit."""
+    if per_unit:
+        for (unit,), part in rows.partition_by("unit_code", as_dict=True).items():
+            write_igate(part, folder, f"{unit}_{stamp}", rows_per_file)
+        return
     yes_no = lambda e: pl.when(e).then(pl.lit("Có")).otherwise(pl.lit("Không"))  # noqa: E731
     table = rows.select(
         pl.col("dossier_id").alias("Mã hồ sơ"), pl.col("procedure_code").alias("Mã thủ tục"), pl.col("procedure_name").alias("Tên thủ tục"),
@@ -261,11 +266,11 @@ def generate_pakn_and_ratings(dossiers: pl.DataFrame, scale: int, rng: np.random
     return pakn, ratings
 
 
-def write_drop(folder: Path, day: dt.date, delta: pl.DataFrame, pakn, ratings, units: dict[str, str], in_workbook: pl.Expr) -> None:
+def write_drop(folder: Path, day: dt.date, delta: pl.DataFrame, pakn, ratings, units: dict[str, str], in_workbook: pl.Expr, per_unit: bool = False) -> None:
     folder.mkdir(parents=True)
     stamp = day.strftime("%Y%m%d")
     write_dvcqg(delta.filter(pl.col("level") == "department"), folder, stamp)
-    write_igate(delta.filter((pl.col("level") != "department") & ~in_workbook), folder, stamp)
+    write_igate(delta.filter((pl.col("level") != "department") & ~in_workbook), folder, stamp, per_unit=per_unit)
     write_district_workbooks(delta.filter(in_workbook), units, folder, stamp)
     if pakn is not None:
         pakn.select(
@@ -277,7 +282,12 @@ def write_drop(folder: Path, day: dt.date, delta: pl.DataFrame, pakn, ratings, u
         ratings.drop("drop_on").write_csv(folder / f"danhgia_{stamp}.csv")
 
 
-def generate(scale: int, out: Path, seed: int = 2024) -> dict[str, int]:
+# The other shape units send: the whole year as two snapshots, each the state of every dossier on
+# that day, one file per unit (and per district workbook).
+SNAPSHOT_DAYS = (dt.date(YEAR, 7, 1), dt.date(YEAR + 1, 1, 2))
+
+
+def generate(scale: int, out: Path, seed: int = 2024, snapshots: bool = False) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     last_drop = dt.date(YEAR, 12, 31)
     with progress(f"Generating {scale:,} dossiers, their export rows, feedback and ratings", 3) as advance:
@@ -291,19 +301,29 @@ def generate(scale: int, out: Path, seed: int = 2024) -> dict[str, int]:
     in_workbook = pl.col("unit_code").is_in(XLSX_DISTRICTS) | pl.col("parent_code").is_in(XLSX_DISTRICTS)
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    drops = rows.partition_by("drop_on", as_dict=True)
-    pakn_by_drop = pakn.partition_by("drop_on", as_dict=True)
-    ratings_by_drop = ratings.partition_by("drop_on", as_dict=True)
+    if snapshots:
+        drops = {
+            (day,): rows.filter(pl.col("drop_on") <= day).sort("drop_on").unique("dossier_id", keep="last", maintain_order=True)
+            for day in SNAPSHOT_DAYS
+        }
+        pakn_by_drop = {(day,): pakn.filter(pl.col("drop_on") <= day) for day in SNAPSHOT_DAYS}
+        ratings_by_drop = {(day,): ratings.filter(pl.col("drop_on") <= day) for day in SNAPSHOT_DAYS}
+    else:
+        drops = rows.partition_by("drop_on", as_dict=True)
+        pakn_by_drop = pakn.partition_by("drop_on", as_dict=True)
+        ratings_by_drop = ratings.partition_by("drop_on", as_dict=True)
     with progress("Writing the drop folders", len(drops)) as advance:
         for (day,), delta in sorted(drops.items()):
-            write_drop(partial / day.isoformat(), day, delta, pakn_by_drop.get((day,)), ratings_by_drop.get((day,)), units, in_workbook)
+            write_drop(
+                partial / day.isoformat(), day, delta, pakn_by_drop.get((day,)), ratings_by_drop.get((day,)), units, in_workbook, per_unit=snapshots
+            )
             advance(1)
     shutil.rmtree(out, ignore_errors=True)
 
     partial.rename(out)
     return {
         "dossiers": scale,
-        "dossier_rows": rows.height,
+        "dossier_rows": sum(delta.height for delta in drops.values()),
         "pakn_rows": pakn.height,
         "rating_rows": ratings.height,
         "drops": len(drops),
@@ -311,18 +331,23 @@ def generate(scale: int, out: Path, seed: int = 2024) -> dict[str, int]:
     }
 
 
+def data_dir(scale: int, shape: str = "daily") -> Path:
+    return PROJECT_ROOT / "bench" / "data" / (f"scale-{scale}" if shape == "daily" else f"{shape}-{scale}") / "raw"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-data", description=__doc__)
     parser.add_argument("--scale", default="1000000", help="dossiers in the year")
-    parser.add_argument("--out", type=Path, help="drop folders go here (default bench/data/scale-<SCALE>/raw)")
+    parser.add_argument("--out", type=Path, help="drop folders go here (default bench/data/<shape>-<SCALE>/raw)")
+    parser.add_argument("--shape", choices=["daily", "snapshots"], default="daily", help="a drop per working day, or two snapshots of the year")
     args = parser.parse_args(argv)
     scale = int(args.scale) if args.scale.isdigit() else 0
     if scale < 1000:
         print(f"SCALE is the number of dossiers in the year, at least 1000 (got '{args.scale}'): e.g. SCALE=1000000.", file=sys.stderr)
         return 2
-    out = args.out or PROJECT_ROOT / "bench" / "data" / f"scale-{scale}" / "raw"
+    out = args.out or data_dir(scale, args.shape)
     started = time.perf_counter()
-    counts = generate(scale, out)
+    counts = generate(scale, out, snapshots=args.shape == "snapshots")
     print(f"{out}: {', '.join(f'{v:,} {k}' for k, v in counts.items())} in {time.perf_counter() - started:.0f} s")
     return 0
 
