@@ -8,6 +8,7 @@ separate warehouse with its own state.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,19 +63,20 @@ class Settings:
         return self.pii_salt == DEVELOPMENT_PII_SALT
 
 
-def _text(name: str) -> str | None:
-    return os.environ.get(name, "").strip() or None
+def load_settings(environment: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``environment`` (the process environment unless given)."""
+    environment = os.environ if environment is None else environment
 
+    def _text(name: str) -> str | None:
+        return environment.get(name, "").strip() or None
 
-def _path(name: str, default: Path) -> Path:
-    value = os.environ.get(name, "").strip()
-    path = Path(value) if value else default
-    return path if path.is_absolute() else (Path.cwd() / path).resolve()
+    def _path(name: str, default: Path) -> Path:
+        value = environment.get(name, "").strip()
+        path = Path(value) if value else default
+        return path if path.is_absolute() else (Path.cwd() / path).resolve()
 
-
-def load_settings() -> Settings:
     warehouse = _path("CCHC_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse" / "cchc.duckdb")
-    salt = os.environ.get("CCHC_PII_SALT", "").strip() or DEVELOPMENT_PII_SALT
+    salt = _text("CCHC_PII_SALT") or DEVELOPMENT_PII_SALT
     return Settings(
         raw_dir=_path("CCHC_RAW_DIR", PROJECT_ROOT / "data" / "raw"),
         warehouse=warehouse,

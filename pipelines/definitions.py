@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.defs.assets import alerts, cchc_dbt_models, ingest_drops, published_warehouse
 from pipelines.defs.checks import ingestion_boundary_gate, kpi_targets_gate
-from pipelines.defs.resources import dbt_cli
+from pipelines.defs.resources import cchc_settings, dbt_cli
 from pipelines.defs.schedules import nightly_job, nightly_schedule
 from pipelines.defs.sensors import new_drop_sensor, run_failure_alert
 
@@ -14,5 +14,5 @@ defs = dg.Definitions(
     jobs=[nightly_job],
     schedules=[nightly_schedule],
     sensors=[new_drop_sensor, run_failure_alert],
-    resources={"dbt": dbt_cli},
+    resources={"dbt": dbt_cli, "cchc": cchc_settings},
 )

@@ -12,6 +12,7 @@ import pytest
 from pipelines.alerts import deliver_pending, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
 from pipelines.config import AlertChannels
 from pipelines.contacts import read_contacts, registered_unit_codes
+from pipelines.defs.resources import CchcSettings
 from pipelines.defs.sensors import new_drop_sensor, run_failure_alert
 from tests.servers import RecordingSmtp, RecordingWebhook, free_port
 
@@ -143,26 +144,27 @@ def test_every_expected_below_row_is_alerted_and_no_other(sample_warehouse, expe
     assert {key for key in gated if key[0] in expected_periods} == below_rows
 
 
-def test_new_drop_sensor_requests_a_run_for_folders_not_seen(tmp_path, monkeypatch):
-    monkeypatch.setenv("CCHC_RAW_DIR", str(tmp_path))
+def test_new_drop_sensor_requests_a_run_for_folders_not_seen(tmp_path):
+    settings = {"cchc": CchcSettings(environment={"CCHC_RAW_DIR": str(tmp_path)})}
     (tmp_path / "2024-06-20").mkdir()
     (tmp_path / "notes").mkdir()
-    first = new_drop_sensor(dg.build_sensor_context())
+    first = new_drop_sensor(dg.build_sensor_context(resources=settings))
     assert [r.run_key for r in first.run_requests] == ["drops:2024-06-20"]
-    quiet = new_drop_sensor(dg.build_sensor_context(cursor=first.cursor))
+    quiet = new_drop_sensor(dg.build_sensor_context(cursor=first.cursor, resources=settings))
     assert isinstance(quiet, dg.SkipReason)
     (tmp_path / "2024-06-21").mkdir()
-    second = new_drop_sensor(dg.build_sensor_context(cursor=first.cursor))
+    second = new_drop_sensor(dg.build_sensor_context(cursor=first.cursor, resources=settings))
     assert [r.run_key for r in second.run_requests] == ["drops:2024-06-21"]
 
 
-def test_a_failed_run_is_alerted(tmp_path, monkeypatch, servers):
+def test_a_failed_run_is_alerted(tmp_path, servers):
     smtp, webhook = servers
-    monkeypatch.setenv("CCHC_WAREHOUSE", str(tmp_path / "w.duckdb"))
-    monkeypatch.setenv("CCHC_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CCHC_SMTP_PORT", str(smtp.port))
-    monkeypatch.setenv("CCHC_ALERT_EMAIL_TO", "cchc@hanoi.test")
-    monkeypatch.setenv("CCHC_ALERT_WEBHOOK_URL", webhook.url)
+    settings = CchcSettings(
+        environment={
+            "CCHC_WAREHOUSE": str(tmp_path / "w.duckdb"), "CCHC_SMTP_HOST": "127.0.0.1", "CCHC_SMTP_PORT": str(smtp.port),
+            "CCHC_ALERT_EMAIL_TO": "cchc@hanoi.test", "CCHC_ALERT_WEBHOOK_URL": webhook.url,
+        }
+    )  # fmt: skip
 
     @dg.op
     def breaks():
@@ -178,7 +180,7 @@ def test_a_failed_run_is_alerted(tmp_path, monkeypatch, servers):
         sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=result.dagster_run,
         dagster_event=result.get_run_failure_event(),
     ).for_run_failure()  # fmt: skip
-    run_failure_alert(context)
+    run_failure_alert(context, cchc=settings)
     assert [m["Subject"] for m in smtp.messages] == ["[CCHC] Lượt chạy đêm bị lỗi"]
     assert webhook.payloads[0]["kind"] == "run_failed" and webhook.payloads[0]["step"] == "breaks"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.ingest.lake import Lake
 from pipelines.defs.project import DBT_PROJECT_DIR
+from pipelines.ingest.lake import Lake
 
 
 def test_every_dbt_unit_test_passes_on_an_empty_build(tmp_path):

@@ -2,8 +2,8 @@
 
 import csv
 
-from pipelines.config import SEEDS_DIR
 from pipelines.cli.registry import build_registry, local_units, package_units, registry_csv
+from pipelines.config import SEEDS_DIR
 from tests.conftest import FIXTURES
 
 

@@ -9,11 +9,11 @@ import subprocess
 
 import duckdb
 
+from pipelines.cli.sql import cli_path
 from pipelines.config import PROJECT_ROOT
 from pipelines.ingest.lake import Lake, discover_drops
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.progress import progress
-from pipelines.cli.sql import cli_path
 from pipelines.storage import make_portable, storage_version
 from tests.conftest import SAMPLE_DROPS
 

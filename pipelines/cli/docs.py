@@ -10,8 +10,8 @@ import sys
 
 from dbt.cli.main import dbtRunner
 
-from pipelines.config import load_settings
 from pipelines.cli.kpis import UserError, require_warehouse
+from pipelines.config import load_settings
 from pipelines.defs.project import DBT_PROJECT_DIR
 
 

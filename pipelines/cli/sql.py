@@ -9,8 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipelines.config import load_settings
 from pipelines.cli.kpis import UserError, require_warehouse
+from pipelines.config import load_settings
 
 
 def cli_path() -> str:

@@ -11,13 +11,13 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.alerts import deliver_pending, enqueue_rejected_files, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
-from pipelines.config import load_settings
 from pipelines.contacts import load_contacts
+from pipelines.defs.project import dbt_project, export_dbt_environment
+from pipelines.defs.resources import CchcSettings
 from pipelines.gates import kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
-from pipelines.defs.project import dbt_project, export_dbt_environment
 from pipelines.publish import publish_warehouse
 from pipelines.storage import connect_build, make_portable
 
@@ -36,9 +36,9 @@ ALERTS = dg.AssetKey(["audit", "alerts"])
     ],
     group_name="ingestion",
 )
-def ingest_drops(context: dg.AssetExecutionContext):
+def ingest_drops(context: dg.AssetExecutionContext, cchc: CchcSettings):
     """New files of every drop folder under CCHC_RAW_DIR into the lake, then exposed to dbt."""
-    settings = load_settings()
+    settings = cchc.resolve()
     if settings.uses_development_salt:
         context.log.warning("CCHC_PII_SALT is not set: applicant IDs are hashed with the public development salt.")
     try:
@@ -76,8 +76,8 @@ def ingest_drops(context: dg.AssetExecutionContext):
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
-def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    settings = load_settings()
+def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc: CchcSettings):
+    settings = cchc.resolve()
     export_dbt_environment(settings)
     plan = plan_build(settings.build_db, force_full=settings.full_refresh)
     context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
@@ -158,8 +158,8 @@ def kpi_results_metadata(con) -> dict:
     "webhook through an outbox, to each unit's contacts with the reform office copied; a weekly digest of what "
     "is still below; recovered units resolved; undelivered messages retried.",
 )
-def alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    settings = load_settings()
+def alerts(context: dg.AssetExecutionContext, cchc: CchcSettings) -> dg.MaterializeResult:
+    settings = cchc.resolve()
     now = dt.datetime.now()
     contacts = load_contacts(settings.alerts.contacts_file)
     for problem in contacts.problems:
@@ -195,8 +195,8 @@ def alerts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     group_name="publish",
     description="CCHC_WAREHOUSE, replaced atomically by the build once every model and test passed.",
 )
-def published_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    settings = load_settings()
+def published_warehouse(context: dg.AssetExecutionContext, cchc: CchcSettings) -> dg.MaterializeResult:
+    settings = cchc.resolve()
     publish_warehouse(settings)
     context.log.info(f"Published {settings.warehouse}")
     return dg.MaterializeResult(metadata={"path": str(settings.warehouse)})

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from pipelines.defs.assets import INGESTED_FILES, KPI_RESULTS
-from pipelines.config import load_settings
+from pipelines.defs.resources import CchcSettings
 from pipelines.gates import boundary_frame, check_kpi_targets, store_outcome, validate
 from pipelines.storage import connect_build
 
@@ -15,8 +15,8 @@ from pipelines.storage import connect_build
     description="Each unit against its target for every report period that has started (GX suite kpi_targets). "
     "WARN: a unit below target is flagged and alerted, never blocks publishing.",
 )
-def kpi_targets_gate() -> dg.AssetCheckResult:
-    settings = load_settings()
+def kpi_targets_gate(cchc: CchcSettings) -> dg.AssetCheckResult:
+    settings = cchc.resolve()
     with connect_build(settings.build_db) as con:
         outcome, frame = check_kpi_targets(con, settings.data_docs_dir)
         store_outcome(con, outcome)
@@ -43,8 +43,8 @@ def kpi_targets_gate() -> dg.AssetCheckResult:
     description="Per-file expectations at the ingestion boundary (GX suite ingestion_boundary). ERROR, and no "
     "publishing, when loaded rows break a rule; WARN listing rejected files and files with quarantined rows.",
 )
-def ingestion_boundary_gate() -> dg.AssetCheckResult:
-    settings = load_settings()
+def ingestion_boundary_gate(cchc: CchcSettings) -> dg.AssetCheckResult:
+    settings = cchc.resolve()
     with connect_build(settings.build_db) as con:
         outcome = validate("ingestion_boundary", boundary_frame(con), ["path"], settings.data_docs_dir)
         store_outcome(con, outcome)

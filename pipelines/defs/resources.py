@@ -1,14 +1,29 @@
-"""Resources: the dbt CLI, without the per-run start-up this project does not use."""
+"""Resources: the pipeline's settings, and the dbt CLI without the per-run start-up this project does not use."""
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from importlib.metadata import version as installed_version
 
+import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
 
+from pipelines.config import Settings, load_settings
 from pipelines.defs.project import dbt_project
+
+
+class CchcSettings(dg.ConfigurableResource):
+    """The settings every asset, check and sensor is given. Read when a run starts, from the
+    environment (``CCHC_*``, resolved in pipelines/config.py with its defaults) and from
+    ``environment``, whose values win: a deployment or a test sets them here instead of in the
+    process environment."""
+
+    environment: dict[str, str] = {}
+
+    def resolve(self) -> Settings:
+        return load_settings({**os.environ, **self.environment})
 
 
 class DbtCli(DbtCliResource):
@@ -27,3 +42,4 @@ class DbtCli(DbtCliResource):
 
 
 dbt_cli = DbtCli(project_dir=dbt_project)
+cchc_settings = CchcSettings()

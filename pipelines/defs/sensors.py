@@ -5,15 +5,15 @@ import json
 import dagster as dg
 
 from pipelines.alerts import alert_run_failure
-from pipelines.config import load_settings
-from pipelines.ingest.lake import is_drop_folder
+from pipelines.defs.resources import CchcSettings
 from pipelines.defs.schedules import nightly_job
+from pipelines.ingest.lake import is_drop_folder
 
 
 @dg.sensor(job=nightly_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def new_drop_sensor(context: dg.SensorEvaluationContext):
+def new_drop_sensor(context: dg.SensorEvaluationContext, cchc: CchcSettings):
     """Starts the nightly job for drop folders not seen before (the cursor lists those seen)."""
-    raw_dir = load_settings().raw_dir
+    raw_dir = cchc.resolve().raw_dir
     if not raw_dir.is_dir():
         return dg.SkipReason(f"The drop folder {raw_dir} does not exist.")
     seen = set(json.loads(context.cursor)) if context.cursor else set()
@@ -28,9 +28,9 @@ def new_drop_sensor(context: dg.SensorEvaluationContext):
 
 
 @dg.run_failure_sensor(monitored_jobs=[nightly_job], default_status=dg.DefaultSensorStatus.RUNNING)
-def run_failure_alert(context: dg.RunFailureSensorContext):
+def run_failure_alert(context: dg.RunFailureSensorContext, cchc: CchcSettings):
     """A failed nightly run is alerted to the reform office like any other alert (outbox, retried)."""
-    settings = load_settings()
+    settings = cchc.resolve()
     failed_step = next((e.step_key for e in context.get_step_failure_events()), None) or "?"
     report = alert_run_failure(
         settings.build_db, settings.alerts, context.dagster_run.run_id, failed_step, context.failure_event.message or ""
