@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TextIO
 
 from rich.console import Console
@@ -35,3 +37,35 @@ def progress(description: str, total: int, stream: TextIO | None = None, termina
             print(f"{description}: {done}/{total} ({done * 100 // max(total, 1)} %, {time.perf_counter() - started:.0f} s)", file=stream, flush=True)
 
     yield advance
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?!START\b)[A-Z]")
+
+
+class DbtProgressLog(io.TextIOBase):
+    """Where dbt's lines go during a build: each into ``log``; each model, seed or test that
+    finishes ("12 of 104 OK …", "… PASS …") advances a progress bar, sized by the first such line."""
+
+    def __init__(self, log: TextIO, stream: TextIO | None = None, terminal: bool | None = None):
+        self._log, self._stream, self._terminal = log, stream, terminal
+        self._bar = ExitStack()
+        self._advance: Callable[[int], None] | None = None
+
+    def write(self, text: str) -> int:
+        self._log.write(text)
+        for line in text.splitlines():
+            finished = _NODE_FINISHED.search(_ANSI.sub("", line))
+            if finished:
+                if self._advance is None:
+                    bar = progress("dbt build", int(finished.group(2)), self._stream, self._terminal)
+                    self._advance = self._bar.enter_context(bar)
+                self._advance(1)
+        return len(text)
+
+    def flush(self) -> None:
+        self._log.flush()
+
+    def close(self) -> None:
+        self._bar.close()
+        super().close()

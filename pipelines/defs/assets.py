@@ -18,6 +18,7 @@ from pipelines.gates import kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
+from pipelines.progress import DbtProgressLog
 from pipelines.publish import publish_warehouse
 from pipelines.storage import connect_build, make_portable
 
@@ -83,7 +84,7 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
     context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
     kpi_results_output = None
     # dbt's line per model and test goes to a log file beside the warehouse, not to the terminal.
-    with settings.dbt_log.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    with settings.dbt_log.open("w", encoding="utf-8") as log, DbtProgressLog(log) as lines, contextlib.redirect_stdout(lines):
         invocation = dbt.cli(["build", *plan.dbt_args], context=context, raise_on_error=False)
         for event in invocation.stream():
             # held back until dbt has finished with the file: its metadata reads the built mart
