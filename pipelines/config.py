@@ -54,6 +54,11 @@ class Settings:
         return self.warehouse.parent / "dbt-build.log"
 
     @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's artefacts of the last build (compiled SQL, run results) and its parsed project."""
+        return self.warehouse.parent / "dbt-target"
+
+    @property
     def data_docs_dir(self) -> Path:
         """Great Expectations Data Docs (HTML) of the gates, for the operator."""
         return self.warehouse.parent / "data_docs"

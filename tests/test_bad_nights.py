@@ -16,21 +16,22 @@ from pipelines.config import PROJECT_ROOT
 from tests.conftest import materialize
 from tests.test_incremental import COMPARED, move_dossiers, table_rows
 
-DBT_TARGETS = PROJECT_ROOT / "dbt_project" / "target"
-
 
 def kill_when_dbt_logs(command: list[str], env: dict[str, str], marker: str, timeout: float = 300) -> str:
-    """Starts ``command``, waits for a dbt log line containing ``marker`` and kills the whole run
-    (Dagster and its dbt subprocess) with SIGKILL; returns the line it killed on."""
-    started = time.time()
+    """Starts ``command``, waits for a line containing ``marker`` in dbt's log of this run (what the
+    build's dbt.log gains from now on) and kills the whole run (Dagster and its dbt subprocess) with
+    SIGKILL; returns the line it killed on."""
+    log = Path(env["CCHC_WAREHOUSE"]).parent / "dbt-target" / "dbt.log"
+    offset = log.stat().st_size if log.exists() else 0
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
-            for log in DBT_TARGETS.glob("*/dbt.log"):
-                if log.stat().st_mtime < started:
-                    continue
-                line = next((line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if marker in line), None)
+            if log.exists():
+                with log.open("rb") as handle:
+                    handle.seek(offset)
+                    text = handle.read().decode("utf-8", errors="replace")
+                line = next((line for line in text.splitlines() if marker in line), None)
                 if line:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()

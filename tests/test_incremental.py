@@ -107,25 +107,24 @@ NIGHT = datetime(2024, 6, 21, 1, 30)
 
 
 @pytest.mark.parametrize(
-    ("last", "force_full", "incremental_since"),
+    ("last", "force_full", "incremental"),
     [
-        (None, False, None),  # a new build file
-        (("2024-06-20 01:30", "code A"), False, "2024-06-20 01:30:00"),  # the usual night
-        (("2024-06-20 01:30", "code B"), False, None),  # dbt code or seeds changed
-        ((None, "code A"), False, None),  # a build that saw no file
-        (("2024-06-20 01:30", "code A"), True, None),  # CCHC_FULL_REFRESH
+        (None, False, False),  # a new build file
+        (("2024-06-20 01:30", "code A"), False, True),  # the usual night
+        (("2024-06-20 01:30", "code B"), False, False),  # dbt code or seeds changed
+        ((None, "code A"), False, False),  # a build that saw no file
+        (("2024-06-20 01:30", "code A"), True, False),  # CCHC_FULL_REFRESH
     ],
 )
-def test_the_build_is_incremental_only_from_a_build_of_the_same_code(last, force_full, incremental_since):
+def test_the_build_is_incremental_only_from_a_build_of_the_same_code(last, force_full, incremental):
     from pipelines.incremental import LastBuild, decide_build
 
     previous = None if last is None else LastBuild(last[0] and datetime.fromisoformat(last[0]), last[1])
     plan = decide_build(previous, "code A", NIGHT, force_full)
     assert plan.ingested_until == NIGHT and plan.fingerprint == "code A"
-    if incremental_since is None:
-        assert plan.dbt_args == ["--full-refresh"] and not plan.is_incremental
-    else:
-        assert plan.dbt_args == ["--vars", json.dumps({"changed_since": incremental_since})] and plan.is_incremental
+    # the cut-off itself is read by dbt from audit.dbt_build_state: the vars never change
+    expected = ["--vars", json.dumps({"incremental_build": True})] if incremental else ["--full-refresh"]
+    assert plan.dbt_args == expected and plan.is_incremental == incremental
 
 
 def test_changed_dbt_code_forces_a_full_build(tmp_path, monkeypatch):
@@ -137,7 +136,7 @@ def test_changed_dbt_code_forces_a_full_build(tmp_path, monkeypatch):
     first = incremental.plan_build(build_db)
     assert not first.is_incremental
     incremental.record_build(build_db, first)
-    assert incremental.plan_build(build_db).dbt_args == ["--vars", '{"changed_since": "2024-01-01 00:00:00"}']
+    assert incremental.plan_build(build_db).dbt_args == ["--vars", '{"incremental_build": true}']
     assert not incremental.plan_build(build_db, force_full=True).is_incremental
     monkeypatch.setattr(incremental, "dbt_code_fingerprint", lambda: "other code")
     assert not incremental.plan_build(build_db).is_incremental

@@ -1,12 +1,19 @@
-{# Incremental builds (pipelines/incremental.py): the files ingested after var('changed_since'), by
-   file_hash, or by lake_file to read staging: a filter on lake_file opens only these files of the lake.
+{# Incremental builds (pipelines/incremental.py pass var('incremental_build')): the files ingested
+   after the last successful build saw, by file_hash, or by lake_file to read staging (a filter on
+   lake_file opens only these files of the lake). The cut-off is read from the build file, where
+   pipelines/incremental.py records each successful build, not passed as a variable: dbt's vars
+   then stay the same from night to night, and dbt re-parses only what changed.
    Without the variable every loaded file counts as changed, which makes an incremental run a full one.
    dbt_project.yml spells the same filter out for the staging tests: macros cannot run there. #}
+{% macro last_build_cutoff() -%}
+    (select max(ingested_until) from audit.dbt_build_state)
+{%- endmacro %}
+
 {% macro changed_files(column='file_hash') -%}
     select {{ column }}
     from {{ source('audit', 'ingested_files') }}
     where status = 'loaded'
-    {%- if var('changed_since', none) %} and ingested_at > '{{ var("changed_since") }}'::timestamp{% endif %}
+    {%- if var('incremental_build', false) %} and ingested_at > {{ last_build_cutoff() }}{% endif %}
 {%- endmacro %}
 
 {# The versions a latest-state model decides among, each with the days its KPI events fall on.

@@ -6,8 +6,8 @@
 
 select
     max(drop_date) as data_date,
-    {% if var('changed_since', none) -%}
-    max(drop_date) filter (where ingested_at <= '{{ var("changed_since") }}'::timestamp)
+    {% if var('incremental_build', false) -%}
+    max(drop_date) filter (where ingested_at <= {{ last_build_cutoff() }})
     {%- else -%}
     null::date
     {%- endif %} as previous_data_date
