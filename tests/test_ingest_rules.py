@@ -112,6 +112,23 @@ def test_each_row_rule_quarantines_with_its_reason_and_without_pii(overrides, re
     assert "567890" not in quarantined["raw_values"]
 
 
+def test_a_row_whose_fields_are_out_of_place_keeps_no_value_and_an_aligned_one_keeps_its_own():
+    """A line break inside a row before the applicant's name makes two rows: the first is the row's
+    start, in place; the second has the name, ID number, phone and dates under the wrong headers,
+    and keeps no value."""
+    row = igate_row(**{"Mã hồ sơ": "H2", "Đơn vị xử lý": "Quận 1"})
+    cut = row.index("Nguyễn Văn A")
+    _, checked = checked_igate(row[:cut] + "\n" + row[cut:], igate_row(**{"Đơn vị xử lý": "Quận 1"}))
+    assert checked.loaded.height == 0
+    rows = checked.quarantined.rows(named=True)
+    assert len(rows) == 3
+    text = json.dumps(rows, ensure_ascii=False, default=str)
+    assert "Nguyễn Văn A" not in text and "0912345678" not in text
+    assert [r["record_key"] for r in rows] == ["H2", None, "H1"]
+    assert json.loads(rows[1]["raw_values"]) == {"hidden": "the row's fields are out of place (a date column holds something else): its values are not kept"}
+    assert json.loads(rows[2]["raw_values"])["unit_name"] == "Quận 1", "an aligned row keeps what the operator needs to fix it"
+
+
 def test_same_day_finish_is_not_before_received_and_level_is_ignored_offline():
     _, checked = checked_igate(
         igate_row(**{"Ngày tiếp nhận": "19/01/2024 16:45", "Ngày hẹn trả": "19/01/2024", "Ngày có kết quả": "19/01/2024 08:40"}),

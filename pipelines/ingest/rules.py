@@ -53,6 +53,15 @@ RATING_LEVELS = {"rất hài lòng": 5, "hài lòng": 4, "bình thường": 3, "
 DOSSIER_DATES = {"received": "received_at", "due": "due_at", "finished": "finished_at", "returned": "returned_at"}
 PAKN_DATES = {"received": "received_on", "due": "due_on", "handled": "handled_on", "published": "published_on"}
 PII_COLUMNS = {"applicant_id"}
+# What a date cell of any dialect looks like: dd/mm/yyyy [hh:mm[:ss]], yyyymmdd[hhmmss], ISO.
+DATE_SHAPE = r"^\s*(\d{1,2}[/.-]\d{1,2}[/.-]\d{4}([ T]\d{1,2}:\d{2}(:\d{2})?)?|\d{8}(\d{6})?|\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?)\s*$"
+# Signs that a row's fields are out of place (a broken quote or line break shifted or merged them),
+# so that an applicant's name or number may sit in any column: a date cell holding something else,
+# a date, a line break or a phone or ID number (9 digits or more) in any other cell. No value of
+# such a row is kept.
+DATE_INSIDE = r"\d{1,2}/\d{1,2}/\d{4}|(^|\D)\d{14}(\D|$)"
+PII_LIKE = r"[\r\n]|\d{9,}"
+HIDDEN_VALUES = '{"hidden": "the row\'s fields are out of place (a date column holds something else): its values are not kept"}'
 # No dossier, PAKN item or rating of the plan is older; an earlier date is a typo (1900, 0024…).
 EARLIEST_PLAUSIBLE = dt.date(2000, 1, 1)
 
@@ -107,17 +116,26 @@ def _map_unique(frame: pl.DataFrame, columns: list[str], function, alias: str) -
     return frame.join(mapped, on=columns, how="left", nulls_equal=True)
 
 
-def _split(parsed: ParsedFile, frame: pl.DataFrame, rules: list[tuple[pl.Expr, str]], key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rows breaking no rule, and the others with their reasons and their file values minus PII."""
+def _split(
+    parsed: ParsedFile, frame: pl.DataFrame, rules: list[tuple[pl.Expr, str]], key: str, date_columns: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows breaking no rule, and the others with their reasons and their file values minus PII
+    (none at all for a row whose fields are out of place)."""
     raw_columns = [c for c in parsed.rows.columns if c != "row_number" and c not in PII_COLUMNS]
     reasons = pl.concat_str([pl.when(rule).then(pl.lit(reason)) for rule, reason in rules], separator="; ", ignore_nulls=True)
     frame = frame.with_columns(reasons.alias("_reasons"))
     bad = frame.filter(pl.col("_reasons") != "")
+    text = {c: pl.col(c).cast(pl.String) for c in raw_columns}
+    misaligned = pl.any_horizontal(
+        *(text[c].is_not_null() & ~text[c].str.contains(DATE_SHAPE).fill_null(False) for c in date_columns),
+        *(text[c].str.contains(DATE_INSIDE).fill_null(False) for c in raw_columns if c not in date_columns),
+        *(text[c].str.contains(PII_LIKE).fill_null(False) for c in raw_columns if c not in date_columns),
+    )
     quarantined = bad.select(
         "row_number",
-        pl.col(key).alias("record_key"),
+        pl.when(misaligned).then(None).otherwise(pl.col(key)).alias("record_key"),
         pl.col("_reasons").alias("reasons"),
-        pl.struct(raw_columns).struct.json_encode().alias("raw_values"),
+        pl.when(misaligned).then(pl.lit(HIDDEN_VALUES)).otherwise(pl.struct(raw_columns).struct.json_encode()).alias("raw_values"),
     )
     return frame.filter(pl.col("_reasons") == "").drop("_reasons"), quarantined
 
@@ -205,7 +223,7 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
         _after_drop(["received_at", "finished_at", "returned_at"], drop_date),
         _before_2000(list(DOSSIER_DATES.values())),
     ]
-    good, quarantined = _split(parsed, frame, rules, "dossier_id")
+    good, quarantined = _split(parsed, frame, rules, "dossier_id", list(DOSSIER_DATES))
     loaded = good.select(
         "row_number",
         pl.col("dossier_id"),
@@ -239,7 +257,7 @@ def check_pakn(parsed: ParsedFile, units: UnitRegistry, drop_date: dt.date) -> C
         _after_drop(["received_on", "handled_on", "published_on"], drop_date),
         _before_2000(list(PAKN_DATES.values())),
     ]
-    good, quarantined = _split(parsed, frame, rules, "pakn_id")
+    good, quarantined = _split(parsed, frame, rules, "pakn_id", list(PAKN_DATES))
     return CheckedRows(good.select("row_number", "pakn_id", "unit_code", *PAKN_DATES.values()), quarantined)
 
 
@@ -257,7 +275,7 @@ def check_ratings(parsed: ParsedFile, units: UnitRegistry, drop_date: dt.date) -
         _after_drop(["rated_at_parsed"], drop_date),
         _before_2000(["rated_at_parsed"]),
     ]
-    good, quarantined = _split(parsed, frame, rules, "dossier_id")
+    good, quarantined = _split(parsed, frame, rules, "dossier_id", ["rated_at"])
     loaded = good.select(
         "row_number", "dossier_id", "unit_code", pl.col("rated_at_parsed").alias("rated_at"), pl.col("level_code").alias("level")
     )
