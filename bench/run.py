@@ -105,6 +105,13 @@ def link_drops(source: Path, target: Path, drops: list[str]) -> None:
     target.mkdir(parents=True, exist_ok=True)
 
 
+def run_environment(work: Path) -> dict[str, str]:
+    """A Dagster instance of the benchmark's own, and a fixed salt, for every run under ``work``."""
+    (work / "dagster").mkdir(parents=True, exist_ok=True)
+    (work / "dagster" / "dagster.yaml").touch()
+    return {"DAGSTER_HOME": str(work / "dagster"), "CCHC_PII_SALT": "bench-salt"}
+
+
 def pipeline(raw: Path, warehouse: Path) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "pipelines.cli.run"], {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(warehouse)}
 
@@ -119,9 +126,7 @@ def bench_scale(scale: int, runs: int) -> dict:
     year, nightly = work / "raw-year", work / "raw-nightly"
     link_drops(data, year, drops[:-1])
     link_drops(data, nightly, drops)
-    env = {"DAGSTER_HOME": str(work / "dagster"), "CCHC_PII_SALT": "bench-salt"}
-    (work / "dagster").mkdir(parents=True, exist_ok=True)
-    (work / "dagster" / "dagster.yaml").touch()
+    env = run_environment(work)
 
     full, incremental, baseline, kpis = Measured(), Measured(), Measured(), Measured()
     for run in range(runs):
@@ -183,9 +188,7 @@ def bench_snapshots(scale: int, runs: int) -> dict:
     work = WORK_DIR / f"snapshots-{scale}"
     raw = work / "raw"
     link_drops(data, raw, sorted(p.name for p in data.iterdir() if p.is_dir()))
-    env = {"DAGSTER_HOME": str(work / "dagster"), "CCHC_PII_SALT": "bench-salt"}
-    (work / "dagster").mkdir(parents=True, exist_ok=True)
-    (work / "dagster" / "dagster.yaml").touch()
+    env = run_environment(work)
     full, baseline = Measured(), Measured()
     for run in range(runs):
         print(f"[{scale:,} as two snapshots] full run {run + 1}/{runs}", flush=True)

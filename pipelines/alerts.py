@@ -30,7 +30,7 @@ import pandas as pd
 
 from pipelines.config import AlertChannels
 from pipelines.contacts import NO_CONTACTS, Contacts, Recipients, recipients_for
-from pipelines.storage import connect_build
+from pipelines.storage import connect_build, rows_as_dicts
 from pipelines.vietnamese import CITY_CODE, percent, period_heading
 
 SCHEMA = """
@@ -206,12 +206,6 @@ _RECIPIENT_JOINS = """
 """
 
 
-def _records(con, query: str, parameters: dict) -> list[dict]:
-    cursor = con.execute(query, parameters)
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def sync_kpi_alerts(
     con: duckdb.DuckDBPyConnection, below: pd.DataFrame, channels: AlertChannels, now: dt.datetime, contacts: Contacts = NO_CONTACTS
 ) -> SyncReport:
@@ -220,20 +214,22 @@ def sync_kpi_alerts(
     ``below`` has one row per unit result below target, with the columns of marts.kpi_results.
     """
     ensure_schema(con)
-    con.register("below_now", below[["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target"]])
-    to_alert = _records(
-        con,
-        f"""
-        select r.*, case when s.period is null or s.status = 'resolved' then 'new' else 'changed' end as change,
-               {_RECIPIENT_COLUMNS}
-        from below_now as r
-        left join audit.alert_state as s using (period, unit_code, kpi_code)
-        {_RECIPIENT_JOINS}
-        where s.period is null or s.status = 'resolved'
-           or s.numerator <> r.numerator or s.denominator <> r.denominator
-        order by u.registry_order, p.period_order, k.kpi_order
-        """,
-        {"city": CITY_CODE},
+    below_columns = ["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target"]
+    con.register("below_now", below[below_columns])
+    to_alert = rows_as_dicts(
+        con.execute(
+            f"""
+            select r.*, case when s.period is null or s.status = 'resolved' then 'new' else 'changed' end as change,
+                   {_RECIPIENT_COLUMNS}
+            from below_now as r
+            left join audit.alert_state as s using (period, unit_code, kpi_code)
+            {_RECIPIENT_JOINS}
+            where s.period is null or s.status = 'resolved'
+               or s.numerator <> r.numerator or s.denominator <> r.denominator
+            order by u.registry_order, p.period_order, k.kpi_order
+            """,
+            {"city": CITY_CODE},
+        )
     )
     resolved = con.execute(
         """
@@ -248,11 +244,8 @@ def sync_kpi_alerts(
 
     messages = _kpi_messages(to_alert, kind="kpi_below", reference=f"kpi:{{unit}}:{now.isoformat()}")
     message_ids = dict(zip((m.recipient_unit for m in messages), _enqueue(con, messages, channels, contacts, now), strict=True))
-    alerted = pd.DataFrame(  # noqa: F841 (read by DuckDB)
-        [(r["period"], r["unit_code"], r["kpi_code"], r["numerator"], r["denominator"], r["value"], r["target"], message_ids[r["recipient_unit"]])
-         for r in to_alert],
-        columns=["period", "unit_code", "kpi_code", "numerator", "denominator", "value", "target", "message_id"],
-    )  # fmt: skip
+    alerted = pd.DataFrame(to_alert, columns=[*below_columns, "recipient_unit"])
+    alerted["message_id"] = alerted["recipient_unit"].map(message_ids)
     # One statement for every alerted row: row-by-row upserts cost seconds at city scale.
     con.execute(
         """
@@ -280,17 +273,18 @@ def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChanne
     """The week's first run writes each recipient a digest of its results still below target."""
     ensure_schema(con)
     week = iso_week(now.date())
-    still_below = _records(
-        con,
-        f"""
-        select r.period, r.unit_code, r.kpi_code, r.numerator, r.denominator, r.value, r.target, {_RECIPIENT_COLUMNS}
-        from audit.alert_state as r
-        {_RECIPIENT_JOINS}
-        where r.status = 'open'
-          and 'digest:' || recipient_unit || ':' || $week not in (select reference from audit.alert_outbox where kind = 'weekly_digest')
-        order by u.registry_order, p.period_order, k.kpi_order
-        """,
-        {"city": CITY_CODE, "week": week},
+    still_below = rows_as_dicts(
+        con.execute(
+            f"""
+            select r.period, r.unit_code, r.kpi_code, r.numerator, r.denominator, r.value, r.target, {_RECIPIENT_COLUMNS}
+            from audit.alert_state as r
+            {_RECIPIENT_JOINS}
+            where r.status = 'open'
+              and 'digest:' || recipient_unit || ':' || $week not in (select reference from audit.alert_outbox where kind = 'weekly_digest')
+            order by u.registry_order, p.period_order, k.kpi_order
+            """,
+            {"city": CITY_CODE, "week": week},
+        )
     )
     messages = _kpi_messages(still_below, kind="weekly_digest", reference=f"digest:{{unit}}:{week}", digest_week=week)
     _enqueue(con, messages, channels, contacts, now)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.config import SEEDS_DIR
+from pipelines.ingest.reference import UnitRegistry
 
 COLUMNS = ("unit_code", "email", "name")
 # Deliberately plain: one @, no spaces or commas, a dot in the domain. SMTP servers reject the rest.
@@ -94,8 +94,7 @@ def recipients_for(unit_code: str, contacts: Contacts, office: tuple[str, ...]) 
 def registered_unit_codes() -> set[str]:
     """Codes of the unit registry (the city, departments, districts, communes): levels have no
     contacts of their own, their rows go to the city."""
-    with (SEEDS_DIR / "units.csv").open(encoding="utf-8", newline="") as handle:
-        return {row["unit_code"] for row in csv.DictReader(handle)}
+    return set(UnitRegistry.from_seed().units)
 
 
 def load_contacts(path: Path | None) -> Contacts:

@@ -40,6 +40,11 @@ def progress(description: str, total: int, stream: TextIO | None = None, termina
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def without_colours(line: str) -> str:
+    """A terminal line as text: dbt colours its log."""
+    return _ANSI.sub("", line)
 _NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?!START\b)[A-Z]")
 
 
@@ -55,7 +60,7 @@ class DbtProgressLog(io.TextIOBase):
     def write(self, text: str) -> int:
         self._log.write(text)
         for line in text.splitlines():
-            finished = _NODE_FINISHED.search(_ANSI.sub("", line))
+            finished = _NODE_FINISHED.search(without_colours(line))
             if finished:
                 if self._advance is None:
                     bar = progress("dbt build", int(finished.group(2)), self._stream, self._terminal)

@@ -17,6 +17,12 @@ import duckdb
 STORAGE_COMPATIBILITY = "v1.4.0"
 
 
+def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+    """A query's rows by column name."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def connect_build(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     return duckdb.connect(str(path), read_only=read_only, config=config)

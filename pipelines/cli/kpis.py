@@ -14,6 +14,7 @@ from decimal import Decimal
 import duckdb
 
 from pipelines.config import Settings, load_settings
+from pipelines.storage import rows_as_dicts
 from pipelines.vietnamese import ROLL_UP_LEVELS, data_date_note
 
 COLUMNS = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
@@ -22,11 +23,6 @@ STATUS_LABELS = {"met": "Đạt", "below": "✗ KHÔNG ĐẠT", "no_data": "Khô
 
 class UserError(Exception):
     """A mistake the user can fix; its message is the one sentence we print."""
-
-
-def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def check_period(con: duckdb.DuckDBPyConnection, period: str) -> None:

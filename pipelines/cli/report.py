@@ -19,8 +19,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from pipelines.cli.kpis import COLUMNS, UserError, fetch_period, open_warehouse, rows_as_dicts
+from pipelines.cli.kpis import COLUMNS, UserError, fetch_period, open_warehouse
 from pipelines.config import load_settings
+from pipelines.storage import rows_as_dicts
 from pipelines.vietnamese import CITY_CODE, ROLL_UP_LEVELS, data_date_note, integer, percent, vn_date
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"

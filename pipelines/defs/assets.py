@@ -17,7 +17,7 @@ from pipelines.gates import kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
-from pipelines.progress import DbtProgressLog
+from pipelines.progress import DbtProgressLog, without_colours
 from pipelines.publish import publish_warehouse
 from pipelines.storage import connect_build, make_portable
 
@@ -102,7 +102,7 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
 
 def first_dbt_error(log: Path) -> str:
     """The first failing model's or test's line of a dbt log, without colours."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = [without_colours(line).strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
     return next((line for line in lines if re.search(r"\b(ERROR|FAIL)\b", line) and "PASS=" not in line), "see the log")
 
 
