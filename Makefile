@@ -10,6 +10,7 @@ export DAGSTER_HOME := $(abspath $(or $(DAGSTER_HOME),.dagster))
 PERIOD ?=
 FORMAT ?= table
 UNIT ?=
+SOURCE ?= all
 SCALE ?= 1000000
 BENCH_SCALES ?= 1000000,5000000
 BENCH_RUNS ?= 3
@@ -17,7 +18,7 @@ BENCH_SNAPSHOTS ?= 450000
 SHAPE ?= daily
 # Values reach the commands through the environment ("$$PERIOD" below), never spliced into a
 # recipe: a value holding $(...) or quotes is an argument, not shell code.
-export PERIOD FORMAT UNIT SCALE SHAPE BENCH_SCALES BENCH_RUNS BENCH_SNAPSHOTS
+export PERIOD FORMAT UNIT SOURCE SCALE SHAPE BENCH_SCALES BENCH_RUNS BENCH_SNAPSHOTS
 
 VENV_STAMP := .venv/.synced
 # The instance's settings (one run at a time), unless the operator already wrote their own.
@@ -26,13 +27,13 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests data/seeds -type f 2>/dev/null) \
 	dbt_project/dbt_project.yml dbt_project/profiles.yml
 
-.PHONY: help setup run test test-fast chromium kpis report docs dev bench-data bench registry sql
+.PHONY: help setup run test test-fast chromium kpis report docs dev bench-data bench registry sql plan-samples
 
 help:
 	@echo "make run                               ingest data/raw, build the KPIs, publish the warehouse"
 	@echo "make test                              the whole test suite (unit, integration, browser)"
 	@echo "make test-fast                         unit tests and dbt's unit tests, under a minute"
-	@echo "make kpis PERIOD=2024-Q1 [FORMAT=table|csv|json] [UNIT=001]"
+	@echo "make kpis PERIOD=2024-Q1 [FORMAT=table|long|csv|json] [UNIT=001] [SOURCE=all|dossiers|tasks|self_report]"
 	@echo "make report PERIOD=2024-Q2               the period report for officials: HTML and .xlsx"
 	@echo "make sql                               the DuckDB shell on the published warehouse, read-only"
 	@echo "make docs                              dbt docs of every model, one self-contained HTML file"
@@ -40,6 +41,7 @@ help:
 	@echo "make bench-data SCALE=1000000 [SHAPE=daily|snapshots]  a synthetic city-year of drops in bench/data/"
 	@echo "make bench [BENCH_SCALES=1000000,5000000 BENCH_RUNS=3 BENCH_SNAPSHOTS=450000]  the benchmark, in bench/results.md"
 	@echo "make registry                          rewrite data/seeds/units.csv from vietnamadminunits and our own units"
+	@echo "make plan-samples                      rewrite the sample drops' task-progress and self-report files"
 	@echo "make setup                             install the locked environment (run by the others)"
 
 setup: $(VENV_STAMP)
@@ -72,8 +74,11 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
+plan-samples: $(VENV_STAMP)
+	$(RUN) python -m pipelines.cli.plan_samples
+
 kpis: $(VENV_STAMP)
-	@$(RUN) python -m pipelines.cli.kpis --period "$$PERIOD" --format "$$FORMAT" --unit "$$UNIT"
+	@$(RUN) python -m pipelines.cli.kpis --period "$$PERIOD" --format "$$FORMAT" --unit "$$UNIT" --source "$$SOURCE"
 
 report: $(VENV_STAMP)
 	@$(RUN) python -m pipelines.cli.report --period "$$PERIOD"

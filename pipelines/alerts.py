@@ -31,14 +31,14 @@ import pandas as pd
 from pipelines.config import AlertChannels
 from pipelines.contacts import NO_CONTACTS, Contacts, Recipients, recipients_for
 from pipelines.storage import connect_build, rows_as_dicts
-from pipelines.vietnamese import CITY_CODE, percent, period_heading
+from pipelines.vietnamese import CITY_CODE, percent, period_heading, vn_date
 
 SCHEMA = """
 create schema if not exists audit;
 create table if not exists audit.alert_outbox (
     message_id varchar primary key,
     reference varchar,            -- what the message is about: run, file or alert batch
-    kind varchar,                 -- kpi_below | file_rejected | run_failed
+    kind varchar,                 -- kpi_below | weekly_digest | task_overdue | file_rejected | run_failed | contacts_invalid
     recipient_unit varchar,
     created_at timestamp,
     subject varchar,
@@ -64,6 +64,11 @@ create table if not exists audit.alert_state (
     first_alerted_at timestamp, last_alerted_at timestamp, resolved_at timestamp,
     times_alerted integer, last_message_id varchar,
     primary key (period, unit_code, kpi_code)
+);
+-- each key-task obligation alerted once, when it first is overdue
+create table if not exists audit.task_alerts (
+    obligation_key varchar primary key, milestone_code varchar, unit_code varchar, deadline date,
+    alerted_at timestamp, message_id varchar
 );
 create or replace view audit.alerts as
 select s.period, s.unit_code, s.kpi_code, s.numerator, s.denominator, s.value, s.target,
@@ -289,6 +294,52 @@ def enqueue_weekly_digests(con: duckdb.DuckDBPyConnection, channels: AlertChanne
     messages = _kpi_messages(still_below, kind="weekly_digest", reference=f"digest:{{unit}}:{week}", digest_week=week)
     _enqueue(con, messages, channels, contacts, now)
     return len(messages)
+
+
+def enqueue_overdue_tasks(con: duckdb.DuckDBPyConnection, channels: AlertChannels, now: dt.datetime, contacts: Contacts = NO_CONTACTS) -> int:
+    """Tells each unit, once, of its key-task obligations that have become overdue (marts.fct_plan_tasks)."""
+    ensure_schema(con)
+    overdue = rows_as_dicts(
+        con.execute(
+            """
+            select t.obligation_key, t.milestone_code, t.unit_code, t.unit_name, t.task_vi, t.product_vi, t.deadline,
+                   t.days_overdue, t.data_date
+            from marts.fct_plan_tasks as t
+            join marts.dim_units as u using (unit_code)
+            where t.state = 'overdue' and t.obligation_key not in (select obligation_key from audit.task_alerts)
+            order by u.registry_order, t.deadline, t.task_number, t.milestone_number
+            """
+        )
+    )
+    messages = []
+    for unit_code, tasks in _grouped(overdue, "unit_code").items():
+        unit_name = tasks[0]["unit_name"]
+        subject = f"[CCHC] {unit_name}: {len(tasks)} nhiệm vụ trọng tâm quá hạn"
+        lines = [
+            f"Kính gửi {unit_name},",
+            "",
+            "Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) ghi nhận các nhiệm vụ "
+            f"trọng tâm đơn vị chủ trì đã quá hạn mà chưa báo cáo hoàn thành (số liệu đến ngày {vn_date(tasks[0]['data_date'])}):",
+            "",
+        ]
+        lines += [
+            f"  - Nhiệm vụ {task['milestone_code']}: {task['task_vi']} ({task['product_vi']}), hạn {vn_date(task['deadline'])}, "
+            f"quá {task['days_overdue']} ngày"
+            for task in tasks
+        ]
+        lines += ["", "Đề nghị đơn vị hoàn thành và gửi báo cáo tiến độ (số văn bản) trong tệp tiến độ nhiệm vụ."]
+        body = "\n".join(lines)
+        payload = {"kind": "task_overdue", "recipient_unit": unit_code, "unit_name": unit_name, "text": body,
+                   "tasks": [{k: str(v) if isinstance(v, dt.date) else v for k, v in task.items()} for task in tasks]}  # fmt: skip
+        messages.append(Message(f"tasks:{unit_code}:{now.isoformat()}", "task_overdue", unit_code, subject, body, payload))
+    message_ids = dict(zip((m.recipient_unit for m in messages), _enqueue(con, messages, channels, contacts, now), strict=True))
+    alerted = pd.DataFrame(  # noqa: F841 (read by DuckDB)
+        [(t["obligation_key"], t["milestone_code"], t["unit_code"], t["deadline"], now, message_ids[t["unit_code"]]) for t in overdue],
+        columns=["obligation_key", "milestone_code", "unit_code", "deadline", "alerted_at", "message_id"],
+    )
+    if overdue:
+        con.execute("insert into audit.task_alerts select * from alerted")
+    return len(overdue)
 
 
 def record_contact_problems(con: duckdb.DuckDBPyConnection, contacts: Contacts, channels: AlertChannels, now: dt.datetime) -> int:

@@ -140,8 +140,8 @@ def test_every_expected_below_row_is_alerted_and_no_other(sample_warehouse, expe
     other_rows = {(r["period"], r["unit_code"], r["kpi_code"]) for r in expected_kpis if r["status"] != "below"}
     assert below_rows <= alerted and not other_rows & alerted
     gated = {(row["period"], row["unit_code"], row["kpi_code"]) for (rows,) in gate for row in json.loads(rows)}
-    expected_periods = {r["period"] for r in expected_kpis}
-    assert {key for key in gated if key[0] in expected_periods} == below_rows
+    expected_periods, expected_codes = {r["period"] for r in expected_kpis}, {r["kpi_code"] for r in expected_kpis}
+    assert {key for key in gated if key[0] in expected_periods and key[2] in expected_codes} == below_rows
 
 
 def test_new_drop_sensor_requests_a_run_for_folders_not_seen(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import run_chromium, run_cli
 
-MARTS = ["kpi_results", "fct_dossiers", "fct_form06_statistics", "dim_units", "dim_kpis", "dim_periods"]
+MARTS = ["kpi_results", "fct_dossiers", "fct_form06_statistics", "fct_plan_tasks", "dim_units", "dim_kpis", "dim_periods"]
 
 
 @pytest.fixture(scope="module")

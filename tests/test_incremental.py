@@ -15,6 +15,7 @@ from tests.conftest import materialize
 COMPARED = [
     "marts.kpi_results", "marts.fct_dossiers", "marts.fct_form06_statistics", "marts.dim_periods", "marts.dim_units",
     "intermediate.int_dossiers__latest", "intermediate.int_pakn__latest", "intermediate.int_ratings__latest",
+    "marts.fct_plan_tasks", "intermediate.int_self_report_values",
 ]  # fmt: skip
 SHIFT = timedelta(days=-90)
 
@@ -47,14 +48,22 @@ def table_rows(warehouse: str, table: str) -> list[tuple]:
 
 
 def late_pakn_only_drop(raw: Path, day: str) -> Path:
-    """A night on which a single department sends one PAKN item: the data date still moves, so
-    every running period is evaluated later, for the units that sent nothing too."""
+    """A night on which a single department sends one PAKN item, and its key-task progress and
+    self-report: the data date still moves, so every running period is evaluated later, for the
+    units that sent nothing too."""
     drop = raw / day
     drop.mkdir()
     (drop / "pakn_snv.csv").write_text(
         "Mã PAKN,Mã đơn vị,Ngày tiếp nhận,Hạn xử lý,Ngày xử lý,Ngày công khai\n"
         f"PAKN-LATE-1,SNV,{day[8:]}/{day[5:7]}/{day[:4]},30/04/2024,,\n",
         encoding="utf-8",
+    )
+    (drop / "tien_do_snv.csv").write_text(
+        "Mã nhiệm vụ,Mã đơn vị,Ngày hoàn thành,Số văn bản,Ghi chú\n1.1,SNV,02/02/2024,125/KH-SNV,\n4.1,SNV,05/03/2024,150/KH-SNV,\n",
+        encoding="utf-8",
+    )
+    (drop / "tu_bao_cao_snv.csv").write_text(
+        "Mã đơn vị,Kỳ báo cáo,Mã chỉ tiêu,Tử số,Mẫu số,Ghi chú\nSNV,2024-Q1,TRAIN_DIGITAL,90,100,\n", encoding="utf-8"
     )
     return drop
 
@@ -101,6 +110,14 @@ def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
     with duckdb.connect(full["CCHC_WAREHOUSE"], read_only=True) as con:
         moved = con.sql("select count(*) from marts.fct_dossiers where source_file = 'zz_correction.jsonl'").fetchall()[0][0]
     assert moved > 0, "the correction superseded earlier versions"
+    with duckdb.connect(nightly["CCHC_WAREHOUSE"], read_only=True) as con:
+        plan_rows = con.sql(
+            "select kpi_code, numerator, denominator from marts.kpi_results "
+            "where period = '2024-Q1' and unit_code = 'SNV' and kpi_code in ('TASKS_ONTIME', 'TRAIN_DIGITAL') order by kpi_code"
+        ).fetchall()
+    # SNV owes eight milestones due in Q1, all past due at 29 March: 1.1 done on time, 4.1 late
+    # (5 March for 29 February), the others not reported. The self-report as sent.
+    assert plan_rows == [("TASKS_ONTIME", 1, 8), ("TRAIN_DIGITAL", 90, 100)], "the night's plan files reached kpi_results"
 
 
 NIGHT = datetime(2024, 6, 21, 1, 30)

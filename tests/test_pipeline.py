@@ -26,14 +26,19 @@ def expected_rows(period: str) -> list[str]:
 
 @pytest.mark.parametrize("period", REPORT_PERIODS)
 def test_kpis_csv_equals_the_expected_rows(sample_warehouse, period):
-    result = run_cli("pipelines.cli.kpis", "--period", period, "--format", "csv", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", period, "--format", "csv", "--source", "dossiers", env=cli_env(sample_warehouse))
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stdout and not result.stdout.startswith("\ufeff")
     assert result.stdout.splitlines() == expected_rows(period)
+    # Every source (the default): the plan's task and self-report rows come after each unit's
+    # dossier KPIs; without them the lines are the expected ones, in the same order.
+    every = run_cli("pipelines.cli.kpis", "--period", period, "--format", "csv", env=cli_env(sample_warehouse)).stdout.splitlines()
+    expected_codes = {line.split(",")[-6] for line in expected_rows(period)[1:]}
+    assert [line for line in every if line.split(",")[-6] in expected_codes or line == every[0]] == expected_rows(period)
 
 
 def test_json_and_unit_filter_give_the_same_numbers(sample_warehouse):
-    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q2", "--format", "json", "--unit", "001", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q2", "--format", "json", "--unit", "001", "--source", "dossiers", env=cli_env(sample_warehouse))
     rows = json.loads(result.stdout)
     expected = [r for r in csv.DictReader(io.StringIO("\n".join(expected_rows("2024-Q2")))) if r["unit_code"] == "001"]
     assert [(r["kpi_code"], r["numerator"], r["denominator"], r["status"]) for r in rows] == [
@@ -43,14 +48,14 @@ def test_json_and_unit_filter_give_the_same_numbers(sample_warehouse):
 
 
 def test_long_table_marks_below_target_rows_in_vietnamese(sample_warehouse):
-    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q1", "--format", "long", env=cli_env(sample_warehouse))
+    result = run_cli("pipelines.cli.kpis", "--period", "2024-Q1", "--format", "long", "--source", "dossiers", env=cli_env(sample_warehouse))
     below = sum(line.endswith(",below") for line in expected_rows("2024-Q1"))
     assert result.stdout.count("KHÔNG ĐẠT") == below
     assert "Thành phố Hà Nội" in result.stdout and "Tỷ lệ hồ sơ TTHC được xử lý hoàn toàn trực tuyến" in result.stdout
 
 
 def test_table_is_one_line_per_unit_and_fits_a_200_column_terminal(sample_warehouse):
-    lines = run_cli("pipelines.cli.kpis", "--period", "2024-Q2", env=cli_env(sample_warehouse)).stdout.splitlines()
+    lines = run_cli("pipelines.cli.kpis", "--period", "2024-Q2", "--source", "dossiers", env=cli_env(sample_warehouse)).stdout.splitlines()
     rows = list(csv.DictReader(io.StringIO("\n".join(expected_rows("2024-Q2")))))
     units = list(dict.fromkeys(row["unit_code"] for row in rows))
     unit_lines = [line for line in lines if line.split(maxsplit=1)[:1] and line.split(maxsplit=1)[0] in units]
@@ -167,7 +172,7 @@ def test_make_run_prints_a_summary_without_pii_and_warns_about_the_development_s
     result = run_cli("pipelines.cli.run", env=environment)
     assert result.returncode == 0, result.stderr
     assert f"Warehouse published: {sample_warehouse['CCHC_WAREHOUSE']}" in result.stdout
-    assert "files loaded: 82 (4487 rows loaded, 0 quarantined)" in result.stdout
+    assert "files loaded: 86 (4515 rows loaded, 17 quarantined)" in result.stdout
     assert "CCHC_PII_SALT is not set" in result.stderr
     # One line per step; dbt's line per model and test only in the log the summary names.
     steps = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("  ✓ ")]

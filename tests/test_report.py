@@ -175,7 +175,7 @@ def test_report_is_self_contained_vietnamese_and_printable(report, rendered):
 def test_workbook_holds_the_same_tables(report):
     workbook = load_workbook(report["xlsx"])
     kpis = list(dict.fromkeys(row["kpi_code"] for row in sorted(report["rows"], key=lambda row: row["kpi_order"])))
-    assert workbook.sheetnames == ["Tổng hợp", *kpis, "Xu hướng theo tháng", "Biểu 06", "Không có dữ liệu", "Dữ liệu"]
+    assert workbook.sheetnames == ["Tổng hợp", *kpis, "Xu hướng theo tháng", "Biểu 06", "Không có dữ liệu", "Nhiệm vụ chậm, sắp đến hạn", "Chưa tự báo cáo", "Dữ liệu"]
 
     data = list(workbook["Dữ liệu"].iter_rows(min_row=3, values_only=True))
     columns = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]

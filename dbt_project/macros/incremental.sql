@@ -63,5 +63,14 @@
         select event_days from {{ ref('int_pakn__latest') }} where file_hash in ({{ changed_files() }})
         union all
         select event_days from {{ ref('int_ratings__latest') }} where file_hash in ({{ changed_files() }})
+        -- the plan's exports: a progress report touches its milestone's deadline, a self-report
+        -- its period (and so every cumulative period containing it)
+        union all
+        select [deadline] from {{ ref('int_plan_obligations') }} where file_hash in ({{ changed_files() }})
+        union all
+        select [periods.start_on, periods.end_on]
+        from {{ ref('int_self_reports__latest') }} as reports
+        inner join {{ ref('int_periods') }} as periods using (period_code)
+        where reports.file_hash in ({{ changed_files() }})
     )
 {%- endmacro %}

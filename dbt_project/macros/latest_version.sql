@@ -15,11 +15,16 @@ inner join (
             source_row_number,
             row_number() over (
                 partition by {{ key }}
-                order by drop_date desc, source_file desc, source_row_number desc
+                order by {{ supersession_order() }}
             ) as version_rank,
             list(event_days) over (partition by {{ key }}) as event_days_of_versions
         from {{ relation }}
     )
     where version_rank = 1
 ) as winners using (file_hash, source_row_number)
+{%- endmacro %}
+
+{# The one order in which versions supersede each other: the first row wins. #}
+{% macro supersession_order() -%}
+    drop_date desc, source_file desc, source_row_number desc
 {%- endmacro %}

@@ -1,4 +1,6 @@
-"""`make kpis PERIOD=... [FORMAT=table|long|csv|json] [UNIT=...]`: one period's results from the warehouse."""
+"""`make kpis PERIOD=... [FORMAT=table|long|csv|json] [UNIT=...] [SOURCE=...]`: one period's results
+from the warehouse. SOURCE picks the KPIs by where their counts come from: dossiers (the dossier,
+PAKN and rating exports), tasks (key-task progress), self_report, or all (the default)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from pipelines.vietnamese import ROLL_UP_LEVELS, data_date_note
 
 COLUMNS = ["period", "unit_code", "unit_name", "kpi_code", "numerator", "denominator", "value", "target", "status"]
 STATUS_LABELS = {"met": "Đạt", "below": "✗ KHÔNG ĐẠT", "no_data": "Không có dữ liệu"}
+SOURCES = ("all", "dossiers", "tasks", "self_report")
+# The matrix draws the dossier KPIs and the plan's other targets as two tables (different units).
+MATRIX_GROUPS = {"dossiers": "Chỉ tiêu hồ sơ TTHC", "tasks": "Nhiệm vụ trọng tâm và chỉ tiêu tự báo cáo", "self_report": "Nhiệm vụ trọng tâm và chỉ tiêu tự báo cáo"}
 
 
 class UserError(Exception):
@@ -57,21 +62,23 @@ def fetch_period(con: duckdb.DuckDBPyConnection, period: str) -> dict:
     return row
 
 
-def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None) -> list[dict]:
+def fetch_results(con: duckdb.DuckDBPyConnection, period: str, unit: str | None, source: str = "all") -> list[dict]:
     check_period(con, period)
+    if source not in SOURCES:
+        raise UserError(f"Unknown SOURCE '{source}': use {', '.join(SOURCES)}.")
     if unit is not None and not con.execute("select 1 from marts.dim_units where unit_code = ?", [unit]).fetchall():
         raise UserError(f"Unknown unit '{unit}': use a unit_code of the registry (marts.dim_units), e.g. 001 or SNV.")
     cursor = con.execute(
         f"""
-        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name, k.short_name_vi as kpi_short_name, k.kpi_order, u.level,
+        select {", ".join(f"r.{c}" for c in COLUMNS)}, k.name_vi as kpi_name, k.short_name_vi as kpi_short_name, k.kpi_order, k.source, u.level,
                case when u.level = 'commune' then u.unit_name || ' (' || u.parent_name || ')' else u.unit_name end as display_name
         from marts.kpi_results as r
         join marts.dim_units as u using (unit_code)
         join marts.dim_kpis as k using (kpi_code)
-        where r.period = ? and (? is null or r.unit_code = ?)
+        where r.period = ? and (? is null or r.unit_code = ?) and ? in ('all', k.source)
         order by u.registry_order, k.kpi_order
         """,
-        [period, unit, unit],
+        [period, unit, unit, source],
     )
     return rows_as_dicts(cursor)
 
@@ -122,7 +129,17 @@ MATRIX_WIDTH = 200
 
 def to_matrix(rows: list[dict], period: dict, color: bool) -> str:
     """One line per unit (the city and the levels first), one column per KPI: the value, a ▼ and
-    red where below target (the sign survives black and white), — where there is no data."""
+    red where below target (the sign survives black and white), — where there is no data. The
+    dossier KPIs and the plan's tasks and self-reported targets are two tables."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(MATRIX_GROUPS[row["source"]], []).append(row)
+    tables = [_matrix_table(group, f"{name}: {sum(row['status'] == 'below' for row in group)} không đạt", color) for name, group in groups.items()]
+    legend = "▼ không đạt mục tiêu · — không có dữ liệu · FORMAT=long: từng chỉ tiêu với tử số, mẫu số và mục tiêu\n"
+    return "\n".join([_title(rows, period) + "\n", *tables]) + (legend if tables else "")
+
+
+def _matrix_table(rows: list[dict], title: str, color: bool) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -132,7 +149,7 @@ def to_matrix(rows: list[dict], period: dict, color: bool) -> str:
     units: dict[str, dict] = {}
     for row in rows:
         units.setdefault(row["unit_code"], {"name": row["display_name"], "roll_up": row["level"] in ROLL_UP_LEVELS})[row["kpi_code"]] = row
-    table = Table(title=_title(rows, period), box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     table.add_column("Mã", no_wrap=True)
     table.add_column("Đơn vị", no_wrap=True, max_width=46, overflow="ellipsis")
     for name in kpis.values():
@@ -153,7 +170,6 @@ def to_matrix(rows: list[dict], period: dict, color: bool) -> str:
     out = io.StringIO()
     console = Console(file=out, width=MATRIX_WIDTH, force_terminal=color, no_color=not color, highlight=False)
     console.print(table)
-    console.print("▼ không đạt mục tiêu · — không có dữ liệu · FORMAT=long: từng chỉ tiêu với tử số, mẫu số và mục tiêu")
     return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
 
 
@@ -179,13 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", default="")
     parser.add_argument("--format", default="table")
     parser.add_argument("--unit", default="")
+    parser.add_argument("--source", default="all")
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
         if args.format not in ("table", "long", "csv", "json"):
             raise UserError(f"Unknown FORMAT '{args.format}': use table, long, csv or json.")
         with open_warehouse(settings) as con:
-            rows = fetch_results(con, args.period, args.unit or None)
+            rows = fetch_results(con, args.period, args.unit or None, args.source or "all")
             period = fetch_period(con, args.period)
     except UserError as error:
         print(error, file=sys.stderr)

@@ -33,6 +33,7 @@ LEVEL_LABELS = {
     "commune": "Xã, phường, thị trấn",
 }
 STATUS_LABELS = {"met": "Đạt", "below": "Không đạt", "no_data": "Không có dữ liệu"}
+TASK_STATE_LABELS = {"overdue": "Quá hạn", "due_soon": "Sắp đến hạn (30 ngày)"}
 # Biểu số 06's columns in the form's order: (column of marts.fct_form06_statistics, header).
 FORM06_COLUMNS = [
     ("carried_over", "Kỳ trước chuyển qua"), ("received_online", "Trực tuyến"), ("received_in_person", "Trực tiếp"),
@@ -50,6 +51,7 @@ class KpiSection:
     kpi_code: str
     name_vi: str
     plan_section: str
+    source: str  # dossiers | tasks | self_report
     city: dict | None  # the city roll-up row; None for KPIs without one (DIGITIZED_RESULT)
     levels: list[dict]  # the level roll-ups: CAP_TP, CAP_HUYEN, CAP_XA
     units: list[dict]  # every unit's row, in registry order
@@ -86,11 +88,25 @@ class PeriodReport:
     form06_city_sectors: list[dict]  # the city's Biểu 06 rows per sector
     months: list[dict]
     trend: list[TrendRow]
-    silent_units: list[dict]  # units whose every KPI is no_data in the period
+    silent_units: list[dict]  # units whose every dossier KPI is no_data in the period
+    tasks_to_chase: list[dict]  # key-task obligations overdue or due within 30 days of the data date, by unit
+    not_reported: list[dict]  # departments and districts without any self-report for the period
 
     @property
     def data_date_note(self) -> str:
         return data_date_note(self.period)
+
+    @property
+    def tasks_data_date_note(self) -> str:
+        data_date = self.tasks_to_chase[0]["data_date"] if self.tasks_to_chase else None
+        return f"tình trạng tại ngày số liệu {vn_date(data_date)}"
+
+    @property
+    def tasks_by_unit(self) -> dict[str, list[dict]]:
+        units: dict[str, list[dict]] = {}
+        for row in self.tasks_to_chase:
+            units.setdefault(row["unit_code"], []).append(row)
+        return units
 
     @property
     def form06_active(self) -> list[dict]:
@@ -110,7 +126,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
         con.execute(
             f"""
             select {", ".join(f"r.{c}" for c in COLUMNS)}, u.level, u.registry_order, u.parent_name,
-                   k.name_vi as kpi_name, k.plan_section, k.kpi_order
+                   k.name_vi as kpi_name, k.plan_section, k.kpi_order, k.source
             from marts.kpi_results as r
             join marts.dim_units as u using (unit_code)
             join marts.dim_kpis as k using (kpi_code)
@@ -168,6 +184,7 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
                 kpi_code=kpi_code,
                 name_vi=rows[0]["kpi_name"],
                 plan_section=rows[0]["plan_section"],
+                source=rows[0]["source"],
                 city=next((row for row in rows if row["unit_code"] == CITY_CODE), None),
                 levels=[row for row in rows if row["level"] == "roll_up"],
                 units=units,
@@ -184,12 +201,26 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
             city_target=section.city["target"] if section.city else None,
         )
         for section in sections
+        if section.source == "dossiers"  # the plan's other targets have no monthly figures
     ]
-    statuses: dict[str, set[str]] = {}
+    statuses: dict[tuple[str, str], set[str]] = {}
     for row in results:
         if row["level"] not in ROLL_UP_LEVELS:
-            statuses.setdefault(row["unit_code"], set()).add(row["status"])
-    silent = [row for row in sections[0].units if statuses[row["unit_code"]] == {"no_data"}] if sections else []
+            statuses.setdefault((row["source"], row["unit_code"]), set()).add(row["status"])
+    silent = [row for row in sections[0].units if statuses[("dossiers", row["unit_code"])] == {"no_data"}] if sections else []
+    self_reported = next((section for section in sections if section.source == "self_report"), None)
+    not_reported = [row for row in self_reported.units if statuses[("self_report", row["unit_code"])] == {"no_data"}] if self_reported else []
+    tasks_to_chase = rows_as_dicts(
+        con.execute(
+            """
+            select t.*, u.registry_order
+            from marts.fct_plan_tasks as t
+            join marts.dim_units as u using (unit_code)
+            where t.state in ('overdue', 'due_soon')
+            order by u.registry_order, t.state = 'due_soon', t.deadline, t.task_number, t.milestone_number
+            """
+        )
+    )
     return PeriodReport(
         period=period_row,
         generated_at=generated_at,
@@ -199,6 +230,8 @@ def load_report(con: duckdb.DuckDBPyConnection, period: str, generated_at: datet
         months=months,
         trend=trend,
         silent_units=silent,
+        tasks_to_chase=tasks_to_chase,
+        not_reported=not_reported,
     )
 
 
@@ -228,7 +261,7 @@ def render_html(report: PeriodReport) -> str:
     )
     environment.filters.update(percent=percent, integer=integer, vn_date=vn_date)
     environment.globals.update(
-        level_labels=LEVEL_LABELS, status_labels=STATUS_LABELS, sparkline=sparkline, form06_columns=FORM06_COLUMNS, form06_groups=FORM06_GROUPS
+        level_labels=LEVEL_LABELS, status_labels=STATUS_LABELS, task_state_labels=TASK_STATE_LABELS, sparkline=sparkline, form06_columns=FORM06_COLUMNS, form06_groups=FORM06_GROUPS
     )
     return environment.get_template("report.html.j2").render(report=report)
 
@@ -342,6 +375,27 @@ def write_workbook(report: PeriodReport, path: Path) -> None:
     silent = _sheet(workbook, "Không có dữ liệu", f"Đơn vị không gửi dữ liệu — {title}", ["Mã đơn vị", "Đơn vị", "Cấp"], [11, 42, 22])
     for row in report.silent_units:
         silent.append([row["unit_code"], row["unit_name"], LEVEL_LABELS[row["level"]]])
+
+    tasks = _sheet(
+        workbook, "Nhiệm vụ chậm, sắp đến hạn", f"Nhiệm vụ trọng tâm quá hạn và sắp đến hạn — {report.tasks_data_date_note}",
+        ["Mã đơn vị", "Đơn vị", "Mã nhiệm vụ", "Nhiệm vụ", "Sản phẩm", "Hạn", "Tình trạng", "Số ngày quá hạn"],
+        [11, 36, 11, 70, 30, 12, 20, 14],
+    )  # fmt: skip
+    for row in report.tasks_to_chase:
+        tasks.append(
+            [row["unit_code"], row["unit_name"], row["milestone_code"], row["task_vi"], row["product_vi"], row["deadline"],
+             TASK_STATE_LABELS[row["state"]], row["days_overdue"]]
+        )  # fmt: skip
+        tasks.cell(tasks.max_row, 6).number_format = "DD/MM/YYYY"
+        if row["state"] == "overdue":
+            for cell in tasks[tasks.max_row]:
+                cell.fill = RED_FILL
+
+    unreported = _sheet(
+        workbook, "Chưa tự báo cáo", f"Đơn vị chưa gửi chỉ tiêu tự báo cáo — {title}", ["Mã đơn vị", "Đơn vị", "Cấp"], [11, 42, 22]
+    )
+    for row in report.not_reported:
+        unreported.append([row["unit_code"], row["unit_name"], LEVEL_LABELS[row["level"]]])
 
     data = _sheet(workbook, "Dữ liệu", f"marts.kpi_results — {report.period['period_code']}", COLUMNS, [10, 11, 42, 20, 11, 12, 10, 9, 10])
     for row in report.rows:

@@ -9,7 +9,14 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from pipelines.alerts import deliver_pending, enqueue_rejected_files, enqueue_weekly_digests, record_contact_problems, sync_kpi_alerts
+from pipelines.alerts import (
+    deliver_pending,
+    enqueue_overdue_tasks,
+    enqueue_rejected_files,
+    enqueue_weekly_digests,
+    record_contact_problems,
+    sync_kpi_alerts,
+)
 from pipelines.contacts import load_contacts
 from pipelines.defs.project import dbt_project, export_dbt_environment
 from pipelines.defs.resources import CchcSettings
@@ -153,7 +160,7 @@ def kpi_results_metadata(con) -> dict:
     key=ALERTS,
     deps=[KPI_RESULTS, INGESTED_FILES],
     group_name="alerts",
-    description="Units newly below target (or changed while below), rejected files: alerted once by e-mail and "
+    description="Units newly below target (or changed while below), key tasks newly overdue, rejected files: alerted once by e-mail and "
     "webhook through an outbox, to each unit's contacts with the reform office copied; a weekly digest of what "
     "is still below; recovered units resolved; undelivered messages retried.",
 )
@@ -170,6 +177,7 @@ def alerts(context: dg.AssetExecutionContext, cchc: CchcSettings) -> dg.Material
         below = frame[frame["status"] == "below"]
         synced = sync_kpi_alerts(con, below, settings.alerts, now, contacts)
         digests = enqueue_weekly_digests(con, settings.alerts, now, contacts)
+        overdue_tasks = enqueue_overdue_tasks(con, settings.alerts, now, contacts)
         rejected = enqueue_rejected_files(con, settings.alerts, now, contacts)
         contact_problems = record_contact_problems(con, contacts, settings.alerts, now)
         delivery = deliver_pending(con, settings.alerts, now)
@@ -181,6 +189,7 @@ def alerts(context: dg.AssetExecutionContext, cchc: CchcSettings) -> dg.Material
             "resolved": synced.resolved,
             "messages": synced.messages + digests + rejected,
             "weekly_digests": digests,
+            "tasks_newly_overdue": overdue_tasks,
             "contact_rows_ignored": contact_problems,
             "delivered": delivery.sent,
             "delivery_failures": delivery.failed,

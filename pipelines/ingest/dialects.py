@@ -29,6 +29,8 @@ DOSSIER_COLUMNS = [
 ]  # fmt: skip
 PAKN_COLUMNS = ["pakn_id", "unit_code", "received", "due", "handled", "published"]
 RATING_COLUMNS = ["dossier_id", "unit_code", "rated_at", "level"]
+TASK_PROGRESS_COLUMNS = ["milestone_code", "unit_code", "done", "document_number"]
+SELF_REPORT_COLUMNS = ["unit_code", "period_code", "indicator_code", "numerator", "denominator"]
 
 
 class RejectedFile(Exception):
@@ -45,8 +47,8 @@ _DIMENSION = re.compile(rb'<dimension\s+ref="(?:[A-Z]+\d+:)?([A-Z]+)(\d+)"')
 
 @dataclass(frozen=True)
 class ParsedFile:
-    kind: str  # dossiers | pakn | ratings
-    dialect: str  # dvcqg | igate | district | pakn | ratings
+    kind: str  # dossiers | pakn | ratings | task_progress | self_reports
+    dialect: str  # dvcqg | igate | district | pakn | ratings | task_progress | self_reports
     rows: pl.DataFrame  # canonical text columns of the kind, plus row_number (1-based data row)
 
 
@@ -74,6 +76,20 @@ PAKN_HEADER = {
 RATING_HEADER = {
     "mã hồ sơ": "dossier_id", "mã đơn vị": "unit_code", "thời điểm đánh giá": "rated_at",
     "mức độ hài lòng": "level",
+}  # fmt: skip
+# The plan's two self-reported exports (docs/plan-exports.md). "Ghi chú" is free text that may
+# name people: read, never kept.
+TASK_PROGRESS_HEADER = {
+    "mã nhiệm vụ": "milestone_code", "mã đơn vị": "unit_code", "ngày hoàn thành": "done",
+    "số văn bản": "document_number", "ghi chú": None,
+}  # fmt: skip
+SELF_REPORT_HEADER = {
+    "mã đơn vị": "unit_code", "kỳ báo cáo": "period_code", "mã chỉ tiêu": "indicator_code",
+    "tử số": "numerator", "mẫu số": "denominator", "ghi chú": None,
+}  # fmt: skip
+CSV_COLUMNS = {
+    "dossiers": DOSSIER_COLUMNS, "pakn": PAKN_COLUMNS, "ratings": RATING_COLUMNS,
+    "task_progress": TASK_PROGRESS_COLUMNS, "self_reports": SELF_REPORT_COLUMNS,
 }  # fmt: skip
 DISTRICT_HEADER_MARK = "số biên nhận"
 DISTRICT_HEADER_SEARCH_ROWS = 20
@@ -248,18 +264,24 @@ def read_csv_export(text: str) -> ParsedFile:
         kind, dialect, mapping, optional = "pakn", "pakn", PAKN_HEADER, set()
     elif "mức độ hài lòng" in headers:
         kind, dialect, mapping, optional = "ratings", "ratings", RATING_HEADER, set()
+    elif "mã nhiệm vụ" in headers:
+        kind, dialect, mapping, optional = "task_progress", "task_progress", TASK_PROGRESS_HEADER, {None}
+    elif "mã chỉ tiêu" in headers:
+        kind, dialect, mapping, optional = "self_reports", "self_reports", SELF_REPORT_HEADER, {None}
     elif "mã hồ sơ" in headers:
         kind, dialect, mapping, optional = "dossiers", "igate", IGATE_HEADER, IGATE_OPTIONAL
     else:
-        raise RejectedFile("unrecognised format: the CSV header matches neither the igate dossier, PAKN nor rating export")
+        raise RejectedFile(
+            "unrecognised format: the CSV header matches none of the igate dossier, PAKN, rating, task progress or self-report exports"
+        )
     missing = [h for h, c in mapping.items() if c not in optional and h not in headers]
     if missing:
         raise RejectedFile(f"required column(s) missing from the {dialect} header: {', '.join(missing)}")
-    columns = {"dossiers": DOSSIER_COLUMNS, "pakn": PAKN_COLUMNS, "ratings": RATING_COLUMNS}[kind]
+    columns = CSV_COLUMNS[kind]
     selected = [
         pl.col(headers[h]).str.normalize("NFC").str.strip_chars().replace("", None).alias(c)
         for h, c in mapping.items()
-        if h in headers
+        if h in headers and c is not None
     ]
     frame = raw.select(selected)
     frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in columns if c not in frame.columns)

@@ -26,14 +26,22 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.dialects import ParsedFile, RejectedFile, parse_file
-from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
-from pipelines.ingest.rules import CheckedRows, check_dossiers, check_pakn, check_ratings, online_without_level
+from pipelines.ingest.reference import PlanCatalogue, SectorCatalogue, UnitRegistry
+from pipelines.ingest.rules import (
+    CheckedRows,
+    check_dossiers,
+    check_pakn,
+    check_ratings,
+    check_self_reports,
+    check_task_progress,
+    online_without_level,
+)
 from pipelines.progress import progress
 
 DROP_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_FILE_BYTES = 512 * 1024 * 1024  # one export; a larger file is refused unread
-KINDS = ("dossiers", "pakn", "ratings")
+KINDS = ("dossiers", "pakn", "ratings", "task_progress", "self_reports")
 PROVENANCE = {"drop_date": pl.Date, "source_file": pl.String, "file_hash": pl.String}
 LAKE_SCHEMAS = {
     "dossiers": {
@@ -50,6 +58,14 @@ LAKE_SCHEMAS = {
     "ratings": {
         "row_number": pl.Int64, "dossier_id": pl.String, "unit_code": pl.String, "rated_at": pl.Datetime("us"),
         "level": pl.Int8,
+    },
+    "task_progress": {
+        "row_number": pl.Int64, "milestone_code": pl.String, "unit_code": pl.String, "done_on": pl.Date,
+        "document_number": pl.String,
+    },
+    "self_reports": {
+        "row_number": pl.Int64, "unit_code": pl.String, "period_code": pl.String, "indicator_code": pl.String,
+        "numerator": pl.Int64, "denominator": pl.Int64,
     },
     "quarantine": {
         "kind": pl.String, "row_number": pl.Int64, "record_key": pl.String, "reasons": pl.String, "raw_values": pl.String,
@@ -203,13 +219,20 @@ class Lake:
         return entry
 
     def ingest(
-        self, files: list[DropFile], units: UnitRegistry, sectors: SectorCatalogue, salt: str, workers: int | None = None
+        self,
+        files: list[DropFile],
+        units: UnitRegistry,
+        sectors: SectorCatalogue,
+        salt: str,
+        workers: int | None = None,
+        plan: PlanCatalogue | None = None,
     ) -> list[ManifestEntry]:
         """Ingests the files not seen before; returns the manifest entries this call wrote.
 
         Large backlogs (a first run over a year of drops) are read by a pool of processes, one per
         core; a nightly drop is read in this process, which is faster than starting the pool.
         """
+        plan = plan or PlanCatalogue.from_seeds(units)
         for leftover in self.root.glob("*/.*.tmp"):  # half-written by a killed run, never renamed in
             leftover.unlink()
         entries = self.entries()
@@ -255,23 +278,23 @@ class Lake:
         with progress("Reading drop files", len(to_read)) if shown else nullcontext(lambda done: None) as advance:
             if workers > 1 and len(to_read) >= PARALLEL_FROM_FILES:
                 context = multiprocessing.get_context("spawn")  # never fork a process running threads
-                with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(self.root, units, sectors, salt)) as pool:
+                with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(self.root, units, sectors, plan, salt)) as pool:
                     for entries in pool.map(_ingest_in_worker, batches):
                         written.extend(self._record(entry) for entry in entries)
                         advance(len(entries))
             else:
                 for batch in batches:
-                    written.extend(self._record(entry) for entry in self._ingest_batch(batch, units, sectors, salt))
+                    written.extend(self._record(entry) for entry in self._ingest_batch(batch, units, sectors, plan, salt))
                     advance(len(batch))
         loaded_hashes.update({e.file_hash: e.path for e in written if e.status == "loaded"})
         for file, base in repeats:
             if base["file_hash"] in loaded_hashes:
                 written.append(self._record(_resent(base, loaded_hashes[base["file_hash"]])))
             else:
-                written.extend(self._record(entry) for entry in self._ingest_batch([(file, base)], units, sectors, salt))
+                written.extend(self._record(entry) for entry in self._ingest_batch([(file, base)], units, sectors, plan, salt))
         return written
 
-    def _ingest_batch(self, batch: list[tuple[DropFile, dict]], units, sectors, salt) -> list[ManifestEntry]:
+    def _ingest_batch(self, batch: list[tuple[DropFile, dict]], units, sectors, plan, salt) -> list[ManifestEntry]:
         """Ingests a few files of one drop, one manifest entry each (in the batch's order).
 
         Each file is parsed (or rejected) on its own; the rows of the files of one dialect are then
@@ -301,7 +324,7 @@ class Lake:
             rows = pl.concat(
                 [parsed.rows.with_columns(pl.col("row_number") + offset) for (_, parsed, _), offset in zip(group, offsets)], how="vertical_relaxed"
             )
-            checked = _check(ParsedFile(kind, dialect, rows), units, sectors, salt, batch[group[0][0]][0].drop_date)
+            checked = _check(ParsedFile(kind, dialect, rows), units, sectors, plan, salt, batch[group[0][0]][0].drop_date)
             check_seconds_per_row = _since(started) / max(rows.height, 1)
             for (index, parsed, parse_seconds), offset, last_row in zip(group, offsets, last_rows):
                 file, base = batch[index]
@@ -377,12 +400,12 @@ BATCH_BYTES = 32 * 1024 * 1024
 _worker: dict = {}
 
 
-def _start_worker(root: Path, units: UnitRegistry, sectors: SectorCatalogue, salt: str) -> None:
-    _worker.update(lake=Lake(root), units=units, sectors=sectors, salt=salt)
+def _start_worker(root: Path, units: UnitRegistry, sectors: SectorCatalogue, plan: PlanCatalogue, salt: str) -> None:
+    _worker.update(lake=Lake(root), units=units, sectors=sectors, plan=plan, salt=salt)
 
 
 def _ingest_in_worker(batch: list[tuple[DropFile, dict]]) -> list[ManifestEntry]:
-    return _worker["lake"]._ingest_batch(batch, _worker["units"], _worker["sectors"], _worker["salt"])
+    return _worker["lake"]._ingest_batch(batch, _worker["units"], _worker["sectors"], _worker["plan"], _worker["salt"])
 
 
 def _batches(to_read: list[tuple[DropFile, dict]]) -> list[list[tuple[DropFile, dict]]]:
@@ -427,9 +450,13 @@ def _since(started: float) -> float:
     return round(time.perf_counter() - started, 4)
 
 
-def _check(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, salt: str, drop_date: dt.date) -> CheckedRows:
+def _check(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatalogue, plan: PlanCatalogue, salt: str, drop_date: dt.date) -> CheckedRows:
     if parsed.kind == "dossiers":
         return check_dossiers(parsed, units, sectors, salt, drop_date)
     if parsed.kind == "pakn":
         return check_pakn(parsed, units, drop_date)
+    if parsed.kind == "task_progress":
+        return check_task_progress(parsed, units, plan, drop_date)
+    if parsed.kind == "self_reports":
+        return check_self_reports(parsed, units, plan, drop_date)
     return check_ratings(parsed, units, drop_date)

@@ -1,8 +1,10 @@
-"""Reference lookups used at the ingestion boundary: text normalisation, units, sectors."""
+"""Reference lookups used at the ingestion boundary: text normalisation, units, sectors, and the
+plan's task catalogue and indicators."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hmac
 import re
 import unicodedata
@@ -164,3 +166,48 @@ class SectorCatalogue:
         if name and name.strip():
             return self._by_name.get(normalize_text(name))
         return None
+
+
+class PlanCatalogue:
+    """What the plan's two self-reported exports are checked against: each milestone of the task
+    catalogue with the units that owe it (a group lead expanded, as ``int_plan_obligations`` does
+    from the same seeds), the self-reported indicator codes and the report period codes."""
+
+    def __init__(self, obligees: dict[str, frozenset[str]], indicators: frozenset[str], start_offsets: dict[str, int], reporting_units: frozenset[str]):
+        self.obligees = obligees  # milestone code -> the unit codes that owe it
+        self.indicators = indicators
+        self._start_offsets = start_offsets  # period suffix -> its start, in months from 15 January
+        self.reporting_units = reporting_units  # who sends self-reports: departments and districts
+
+    @classmethod
+    def from_seeds(cls, units: UnitRegistry, seeds: Path = SEEDS_DIR) -> PlanCatalogue:
+        def rows(name: str) -> list[dict[str, str]]:
+            with (seeds / name).open(encoding="utf-8") as f:
+                return list(csv.DictReader(f))
+
+        group_levels = {row["group_code"]: row["level"] for row in rows("lead_groups.csv")}
+        by_level: dict[str, set[str]] = {}
+        for unit in units.units.values():
+            by_level.setdefault(unit.level, set()).add(unit.code)
+        obligees = {}
+        for task in rows("plan_tasks.csv"):
+            leads = task["lead_codes"].split(";")
+            obligees[task["milestone_code"]] = frozenset(
+                code for lead in leads for code in (by_level.get(group_levels[lead], set()) if lead in group_levels else {lead})
+            )
+        indicators = frozenset(row["kpi_code"] for row in rows("kpis.csv") if row["source"] == "self_report")
+        starts = {row["period_suffix"]: int(row["start_month_offset"]) for row in rows("report_periods.csv")}
+        reporting = frozenset(by_level.get("department", set()) | by_level.get("district", set()))
+        return cls(obligees, indicators, starts, reporting)
+
+    def period_start(self, period_code: str | None) -> dt.date | None:
+        """The first day of a report period code such as ``2024-Q2`` (the plan's cut-off rule:
+        YYYY-Q1 starts on 15 December of YYYY-1), or None for anything else."""
+        match = _PERIOD_CODE.match(period_code or "")
+        if not match or match["suffix"] not in self._start_offsets:
+            return None
+        months = int(match["year"]) * 12 + self._start_offsets[match["suffix"]]
+        return dt.date(months // 12, months % 12 + 1, 15)
+
+
+_PERIOD_CODE = re.compile(r"^(?P<year>\d{4})-(?P<suffix>[A-Z0-9]+)$")

@@ -15,6 +15,7 @@ import polars as pl
 from pipelines.ingest.dialects import MALFORMED_LINE, ParsedFile
 from pipelines.ingest.reference import (
     AMBIGUOUS_UNIT,
+    PlanCatalogue,
     SectorCatalogue,
     UnitRegistry,
     applicant_hasher,
@@ -279,4 +280,59 @@ def check_ratings(parsed: ParsedFile, units: UnitRegistry, drop_date: dt.date) -
     loaded = good.select(
         "row_number", "dossier_id", "unit_code", pl.col("rated_at_parsed").alias("rated_at"), pl.col("level_code").alias("level")
     )
+    return CheckedRows(loaded, quarantined)
+
+
+# --- the plan's self-reported exports (docs/plan-exports.md) ------------------------------------
+
+COUNT = r"^\d{1,12}$"  # a non-negative whole number, as units type it
+
+
+def check_task_progress(parsed: ParsedFile, units: UnitRegistry, plan: PlanCatalogue, drop_date: dt.date) -> CheckedRows:
+    """A row reports one milestone done by one unit; an empty date withdraws an earlier report."""
+    obligations = pl.DataFrame(
+        [(milestone, unit) for milestone, obligees in plan.obligees.items() for unit in obligees],
+        schema={"milestone_code": pl.String, "unit_code": pl.String},
+        orient="row",
+    ).with_columns(pl.lit(True).alias("_owed"))
+    frame = parsed.rows.join(obligations, on=["milestone_code", "unit_code"], how="left").sort("row_number")
+    frame = frame.with_columns(
+        parse_datetime("done").dt.date().alias("done_on"),
+        pl.concat_str(["milestone_code", "unit_code"], separator=" ", ignore_nulls=True).alias("progress_key"),
+    )
+    known_milestone = pl.col("milestone_code").is_in(list(plan.obligees)).fill_null(False)
+    rules = [
+        (~known_milestone, "unknown_milestone"),
+        (~_registered(units), "unknown_unit"),
+        (known_milestone & _registered(units) & pl.col("_owed").is_null(), "not_an_obligee"),
+        (_unparseable({"done": "done_on"}), "unparseable_date"),
+        (pl.col("done_on").is_not_null() & pl.col("document_number").is_null(), "missing_document_number"),
+        _after_drop(["done_on"], drop_date),
+        _before_2000(["done_on"]),
+    ]
+    good, quarantined = _split(parsed, frame, rules, "progress_key", ["done"])
+    return CheckedRows(good.select("row_number", "milestone_code", "unit_code", "done_on", "document_number"), quarantined)
+
+
+def check_self_reports(parsed: ParsedFile, units: UnitRegistry, plan: PlanCatalogue, drop_date: dt.date) -> CheckedRows:
+    """A row is one unit's counts behind one indicator for one report period."""
+    frame = parsed.rows.with_columns(
+        *(pl.when(pl.col(c).str.contains(COUNT)).then(pl.col(c).cast(pl.Int64, strict=False)).alias(f"{c}_count") for c in ("numerator", "denominator")),
+        pl.col("period_code").map_elements(plan.period_start, return_dtype=pl.Date).alias("period_start"),
+        pl.concat_str(["unit_code", "period_code", "indicator_code"], separator=" ", ignore_nulls=True).alias("report_key"),
+    )
+    rules = [
+        (~_registered(units), "unknown_unit"),
+        (_registered(units) & ~pl.col("unit_code").is_in(list(plan.reporting_units)).fill_null(False), "not_a_reporting_unit"),
+        # A period that has not begun by the night of the drop cannot have been measured yet.
+        (pl.col("period_start").is_null() | (pl.col("period_start") > drop_date).fill_null(False), "unknown_period"),
+        (~pl.col("indicator_code").is_in(list(plan.indicators)).fill_null(False), "unknown_indicator"),
+        (pl.col("numerator_count").is_null() | pl.col("denominator_count").is_null(), "count_not_a_whole_number"),
+        ((pl.col("numerator_count") > pl.col("denominator_count")).fill_null(False), "numerator_above_denominator"),
+    ]
+    good, quarantined = _split(parsed, frame, rules, "report_key", [])
+    loaded = good.select(
+        "row_number", "unit_code", "period_code", "indicator_code",
+        pl.col("numerator_count").alias("numerator"), pl.col("denominator_count").alias("denominator"),
+    )  # fmt: skip
     return CheckedRows(loaded, quarantined)

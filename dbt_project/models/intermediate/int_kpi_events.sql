@@ -49,3 +49,16 @@ where pakn.due_on <= dates.data_date
 union all
 select 'SATISFACTION', unit_code, rated_on, dossier_id, satisfaction_level >= 4
 from {{ ref('int_ratings__latest') }}
+
+-- A key task's obligation counts on its deadline once its outcome is decided at D: the deadline
+-- has passed, or it was done by D (docs/plan-tasks.md). Done on or before the deadline is on time.
+union all
+select
+    'TASKS_ONTIME',
+    obligations.unit_code,
+    obligations.deadline,
+    obligations.obligation_key,
+    coalesce(obligations.done_on <= obligations.deadline, false)
+from {{ ref('int_plan_obligations') }} as obligations
+cross join {{ ref('int_data_date') }} as dates
+where obligations.deadline <= dates.data_date or obligations.done_on <= dates.data_date

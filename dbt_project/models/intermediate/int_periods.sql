@@ -1,7 +1,7 @@
 -- Every report period (the plan's cut-off rule, any year) and calendar month of each year the
 -- data touches, with its evaluation date E = min(end, D) and its state at the data date D.
 -- A year is touched when an event day falls in one of its report periods (15 Dec of the year
--- before to 14 Dec) or in one of its calendar months.
+-- before to 14 Dec) or in one of its calendar months, or a self-report names one of its periods.
 with event_days as (
     select distinct event_on from {{ ref('int_kpi_events') }} where event_on is not null
 ),
@@ -11,6 +11,9 @@ years as (
     from event_days
     union
     select year(event_on) from event_days
+    union
+    -- a self-report names its period's year (YYYY-Q2)
+    select left(period_code, 4)::integer from {{ ref('int_self_reports__latest') }}
 ),
 
 report_periods as (

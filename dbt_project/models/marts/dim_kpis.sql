@@ -9,5 +9,6 @@ select
     target_city,
     period_by,
     plan_section,
-    kpi_order
+    kpi_order,
+    source
 from {{ ref('kpis') }}

@@ -8,6 +8,8 @@
 {{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
 -- depends_on: {{ ref('int_pakn__latest') }}
 -- depends_on: {{ ref('int_ratings__latest') }}
+-- depends_on: {{ ref('int_plan_obligations') }}
+-- depends_on: {{ ref('int_self_reports__latest') }}
 -- depends_on: {{ source('audit', 'ingested_files') }}
 
 with periods as (
@@ -72,6 +74,11 @@ additive_unit_counts as (
     group by all
     union all
     select * from backlog
+    union all
+    -- self-reported indicators: one value per unit and period already (never summed across periods)
+    select reports.period_code, reports.kpi_code, reports.unit_code, reports.numerator, reports.denominator
+    from {{ ref('int_self_report_values') }} as reports
+    inner join started_periods using (period_code)
 ),
 
 -- Units, levels and the city in one pass. grouping(unit_code, level): 0 a unit, 2 a level, 3 the city.
@@ -161,9 +168,18 @@ result_rows as (
     from {{ ref('roll_ups') }}
 ),
 
+-- The plan's key tasks and self-reported indicators concern departments and districts (the units
+-- that owe tasks and send the periodic CCHC report), per report period: no commune or month rows.
+kpi_grid as (
+    select kpis.*, periods.period_code, periods.period_kind
+    from periods
+    cross join {{ ref('kpis') }} as kpis
+    where kpis.source = 'dossiers' or periods.period_kind = 'report'
+),
+
 grid as (
     select
-        periods.period_code,
+        kpis.period_code,
         result_rows.unit_code,
         result_rows.unit_name,
         kpis.kpi_code,
@@ -173,10 +189,10 @@ grid as (
             when 'district' then kpis.target_district
             when 'commune' then kpis.target_commune
         end as target
-    from periods
+    from kpi_grid as kpis
     cross join result_rows
-    cross join {{ ref('kpis') }} as kpis
     where not (result_rows.is_city and kpis.kpi_code = 'DIGITIZED_RESULT')
+        and (kpis.source = 'dossiers' or result_rows.target_level in ('city', 'department', 'district'))
 ),
 
 counted as (
