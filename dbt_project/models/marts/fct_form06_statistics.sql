@@ -8,6 +8,13 @@
 --   withdrawn or stopped = status 7/8 received in the period (their exports carry no date);
 --   in progress   = in progress at E: within due (due on or after E) or overdue.
 -- Every row balances: carried over + received = resolved + withdrawn or stopped + in progress.
+-- Incremental: a build recomputes whole periods, the same ones as kpi_results.
+{{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
+-- depends_on: {{ ref('int_pakn__latest') }}
+-- depends_on: {{ ref('int_ratings__latest') }}
+-- depends_on: {{ ref('int_plan_obligations') }}
+-- depends_on: {{ ref('int_self_reports__latest') }}
+-- depends_on: {{ source('audit', 'ingested_files') }}
 {%- set measures = [
     'carried_over', 'received_online', 'received_in_person', 'received_postal', 'received_total',
     'resolved_early', 'resolved_on_time', 'resolved_late', 'resolved_total', 'withdrawn_or_stopped',
@@ -15,7 +22,20 @@
 ] %}
 
 with periods as (
-    select period_code, start_on, evaluation_on from {{ ref('int_periods') }} where state <> 'not_started'
+    select period_code, start_on, evaluation_on
+    from {{ ref('int_periods') }}
+    where state <> 'not_started'
+    {% if is_incremental() %}
+        -- the periods kpi_results recomputes, for the same reasons (see there)
+        and (
+            is_moved_by_data_date
+            or period_code not in (select distinct period from {{ this }})
+            or exists (
+                select 1 from ({{ touched_spans() }}) as touched
+                where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
+            )
+        )
+    {% endif %}
 ),
 
 dossiers as (
