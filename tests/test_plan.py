@@ -328,3 +328,30 @@ def test_the_kpi_gate_flags_plan_rows_below_target(sample_warehouse):
     flagged = {(row["period"], row["unit_code"], row["kpi_code"]) for row in json.loads(rows)}
     assert {("2024-Q1", "SNV", "TASKS_ONTIME"), ("2024-Y", "SNV", "TRAIN_DIGITAL"), ("2024-Q3", "001", "WORK_PLATFORM")} <= flagged
     assert ("2024-Q2", "001", "WORK_PLATFORM") not in flagged
+
+
+def test_plan_files_have_the_dossier_exports_guarantees(tmp_path):
+    """Resent content is skipped wherever it lands, an unreadable file is rejected with a reason,
+    and every row read is loaded or quarantined."""
+    from pipelines.ingest.lake import Lake, discover_drops
+    from pipelines.ingest.reference import SectorCatalogue
+
+    progress = (PROGRESS_HEADER + "1.1,SNV,02/02/2024,125/KH-SNV,\n99.1,SNV,02/02/2024,1/KH,\n").encode()
+    raw = tmp_path / "raw"
+    for day, name, content in [
+        ("2024-06-20", "tien_do.csv", progress),
+        ("2024-06-21", "tien_do_gui_lai.csv", progress),  # the same file again, renamed
+        ("2024-06-21", "tu_bao_cao.csv", (SELF_HEADER + "SNV,2024-Q1,TRAIN_DATA,3,10,Đã rà soát\n").encode("utf-16")),
+    ]:
+        (raw / day).mkdir(parents=True, exist_ok=True)
+        (raw / day / name).write_bytes(content)
+    files, _ = discover_drops(raw)
+    entries = {entry.path: entry for entry in Lake(tmp_path / "lake").ingest(files, units, SectorCatalogue.from_seed(), "salt", plan=plan)}
+    first, resent, latin = (
+        entries["2024-06-20/tien_do.csv"],
+        entries["2024-06-21/tien_do_gui_lai.csv"],
+        entries["2024-06-21/tu_bao_cao.csv"],
+    )
+    assert (first.status, first.kind, first.rows_read, first.rows_loaded, first.rows_quarantined) == ("loaded", "task_progress", 2, 1, 1)
+    assert resent.status == "skipped" and "already ingested" in resent.reason
+    assert latin.status == "rejected" and "not UTF-8" in latin.reason
