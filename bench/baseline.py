@@ -228,6 +228,8 @@ def compute_kpis(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
         con.register(name, frame)
     for seed in ("units", "roll_ups", "sectors", "kpis", "report_periods"):
         con.execute(f"create table {seed} as select * from read_csv('{SEEDS_DIR / seed}.csv', all_varchar = true)")
+    # the dossier KPIs: the plan's task and self-report rows need files the synthetic drops lack
+    con.execute("delete from kpis where source <> 'dossiers'")
     con.execute("alter table kpis alter target_city type decimal(3, 2); alter table kpis alter target_department type decimal(3, 2)")
     con.execute("alter table kpis alter target_district type decimal(3, 2); alter table kpis alter target_commune type decimal(3, 2)")
     con.execute("alter table report_periods alter start_month_offset type integer; alter table report_periods alter end_month_offset type integer")

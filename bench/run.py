@@ -214,8 +214,8 @@ def steps_line(output: str) -> str:
 
 
 def same_kpis(warehouse: Path, baseline: Path) -> bool:
-    """The dossier KPIs' rows (the baseline computes those; the plan's task and self-report rows
-    come from files the synthetic drops do not have) are the baseline's, row for row."""
+    """The dossier KPIs' rows are the baseline's, row for row (the baseline computes those: the
+    plan's task and self-report rows come from files the synthetic drops do not have)."""
     columns = "period, unit_code, unit_name, kpi_code, numerator, denominator, value::varchar, target::varchar, status"
     dossier_rows = "w.marts.kpi_results where kpi_code in (select kpi_code from w.marts.dim_kpis where source = 'dossiers')"
     with duckdb.connect() as con:

@@ -1,9 +1,14 @@
 -- Every report period (the plan's cut-off rule, any year) and calendar month of each year the
 -- data touches, with its evaluation date E = min(end, D) and its state at the data date D.
 -- A year is touched when an event day falls in one of its report periods (15 Dec of the year
--- before to 14 Dec) or in one of its calendar months, or a self-report names one of its periods.
+-- before to 14 Dec) or in one of its calendar months.
 with event_days as (
-    select distinct event_on from {{ ref('int_kpi_events') }} where event_on is not null
+    -- the dossier, PAKN and rating exports decide which years exist (docs/kpis.md); the plan's
+    -- task and self-report files only fill the periods those years have
+    select distinct events.event_on
+    from {{ ref('int_kpi_events') }} as events
+    inner join {{ ref('kpis') }} as kpis on kpis.kpi_code = events.kpi_code and kpis.source = 'dossiers'
+    where events.event_on is not null
 ),
 
 years as (
@@ -11,9 +16,6 @@ years as (
     from event_days
     union
     select year(event_on) from event_days
-    union
-    -- a self-report names its period's year (YYYY-Q2)
-    select left(period_code, 4)::integer from {{ ref('int_self_reports__latest') }}
 ),
 
 report_periods as (
