@@ -208,7 +208,8 @@ def bench_snapshots(scale: int, runs: int) -> dict:
 def steps_line(output: str) -> str:
     """The build kind and each step's time, from the lines `make run` prints."""
     lines = [line.strip() for line in output.splitlines()]
-    build = next((line.split(";")[0] for line in lines if line.startswith("dbt build:")), "")
+    # the summary's line ("dbt build: full; its every line: …"), not the progress lines before it
+    build = next((line.split(";")[0] for line in lines if line.startswith("dbt build:") and "; its every line" in line), "")
     steps = [line.removeprefix("✓ ") for line in lines if line.startswith("✓ ")]
     return f"{build}; steps: {', '.join(steps)}"
 
