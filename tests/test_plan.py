@@ -355,3 +355,13 @@ def test_plan_files_have_the_dossier_exports_guarantees(tmp_path):
     assert (first.status, first.kind, first.rows_read, first.rows_loaded, first.rows_quarantined) == ("loaded", "task_progress", 2, 1, 1)
     assert resent.status == "skipped" and "already ingested" in resent.reason
     assert latin.status == "rejected" and "not UTF-8" in latin.reason
+
+
+def test_a_months_report_says_self_reports_are_per_report_period(sample_warehouse):
+    from pipelines.cli.report import load_report, render_html
+
+    with duckdb.connect(sample_warehouse["CCHC_WAREHOUSE"], read_only=True) as con:
+        month = render_html(load_report(con, "2024-03", dt.datetime(2024, 12, 21)))
+        quarter = render_html(load_report(con, "2024-Q2", dt.datetime(2024, 12, 21)))
+    assert "không theo tháng" in month and "không theo tháng" not in quarter
+    assert 'data-unit="STP"' in quarter.split('id="not-reported"')[1]
