@@ -30,7 +30,7 @@ import pandas as pd
 
 from pipelines.config import AlertChannels
 from pipelines.contacts import NO_CONTACTS, Contacts, Recipients, recipients_for
-from pipelines.storage import connect_build, rows_as_dicts
+from pipelines.storage import connect_build, grouped, rows_as_dicts
 from pipelines.vietnamese import CITY_CODE, percent, period_heading, vn_date
 
 SCHEMA = """
@@ -112,7 +112,7 @@ def _kpi_message(recipient_name: str, rows: list[dict], digest_week: str | None 
         "",
         f"Hệ thống theo dõi Kế hoạch cải cách hành chính năm 2024 (Quyết định 6745/QĐ-UBND) {finding}",
     ]
-    for period_rows in _grouped(rows, "period").values():
+    for period_rows in grouped(rows, "period").values():
         first = period_rows[0]
         lines += ["", period_heading(first["period"], first["period_state"], first["evaluation_on"])]
         for row in period_rows:
@@ -125,14 +125,6 @@ def _kpi_message(recipient_name: str, rows: list[dict], digest_week: str | None 
             )
     lines += ["", "Đề nghị đơn vị rà soát và có biện pháp khắc phục."]
     return subject, "\n".join(lines)
-
-
-def _grouped(rows: list[dict], key: str) -> dict[str, list[dict]]:
-    """Rows by ``key``, groups in order of first appearance, rows in their order."""
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(row[key], []).append(row)
-    return groups
 
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -176,13 +168,19 @@ def _enqueue(con, messages: list[Message], channels: AlertChannels, contacts: Co
     return [row[0] for row in rows]
 
 
+def _enqueue_per_recipient(con, messages: list[Message], channels: AlertChannels, contacts: Contacts, now: dt.datetime) -> dict[str, str]:
+    """``_enqueue`` for messages written one per recipient unit: their ids by recipient."""
+    ids = _enqueue(con, messages, channels, contacts, now)
+    return dict(zip((message.recipient_unit for message in messages), ids, strict=True))
+
+
 _ALERT_FIELDS = ["period", "unit_code", "unit_name", "kpi_code", "kpi_name", "numerator", "denominator", "value", "target"]
 
 
 def _kpi_messages(rows: list[dict], *, kind: str, reference: str, digest_week: str | None = None) -> list[Message]:
     """One message per recipient unit over ``rows`` (ordered by unit, period and KPI)."""
     messages = []
-    for unit_code, unit_rows in _grouped(rows, "recipient_unit").items():
+    for unit_code, unit_rows in grouped(rows, "recipient_unit").items():
         unit_name = unit_rows[0]["recipient_name"]
         subject, body = _kpi_message(unit_name, unit_rows, digest_week)
         fields = _ALERT_FIELDS + (["change"] if kind == "kpi_below" else [])
@@ -248,7 +246,7 @@ def sync_kpi_alerts(
     ).fetchall()
 
     messages = _kpi_messages(to_alert, kind="kpi_below", reference=f"kpi:{{unit}}:{now.isoformat()}")
-    message_ids = dict(zip((m.recipient_unit for m in messages), _enqueue(con, messages, channels, contacts, now), strict=True))
+    message_ids = _enqueue_per_recipient(con, messages, channels, contacts, now)
     alerted = pd.DataFrame(to_alert, columns=[*below_columns, "recipient_unit"])
     alerted["message_id"] = alerted["recipient_unit"].map(message_ids)
     # One statement for every alerted row: row-by-row upserts cost seconds at city scale.
@@ -312,7 +310,7 @@ def enqueue_overdue_tasks(con: duckdb.DuckDBPyConnection, channels: AlertChannel
         )
     )
     messages = []
-    for unit_code, tasks in _grouped(overdue, "unit_code").items():
+    for unit_code, tasks in grouped(overdue, "unit_code").items():
         unit_name = tasks[0]["unit_name"]
         subject = f"[CCHC] {unit_name}: {len(tasks)} nhiệm vụ trọng tâm quá hạn"
         lines = [
@@ -332,7 +330,7 @@ def enqueue_overdue_tasks(con: duckdb.DuckDBPyConnection, channels: AlertChannel
         payload = {"kind": "task_overdue", "recipient_unit": unit_code, "unit_name": unit_name, "text": body,
                    "tasks": [{k: str(v) if isinstance(v, dt.date) else v for k, v in task.items()} for task in tasks]}  # fmt: skip
         messages.append(Message(f"tasks:{unit_code}:{now.isoformat()}", "task_overdue", unit_code, subject, body, payload))
-    message_ids = dict(zip((m.recipient_unit for m in messages), _enqueue(con, messages, channels, contacts, now), strict=True))
+    message_ids = _enqueue_per_recipient(con, messages, channels, contacts, now)
     alerted = pd.DataFrame(  # noqa: F841 (read by DuckDB)
         [(t["obligation_key"], t["milestone_code"], t["unit_code"], t["deadline"], now, message_ids[t["unit_code"]]) for t in overdue],
         columns=["obligation_key", "milestone_code", "unit_code", "deadline", "alerted_at", "message_id"],

@@ -23,6 +23,14 @@ def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def grouped(rows: list[dict], key: str) -> dict[str, list[dict]]:
+    """Rows by ``key``, groups in order of first appearance, rows in their order."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    return groups
+
+
 def connect_build(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     return duckdb.connect(str(path), read_only=read_only, config=config)

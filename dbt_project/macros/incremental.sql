@@ -74,3 +74,18 @@
         where reports.file_hash in ({{ changed_files() }})
     )
 {%- endmacro %}
+
+{# The periods an incremental build recomputes whole (kpi_results, fct_form06_statistics), as a
+   condition on int_periods: those whose evaluation date the new data date moved, those new to the
+   table (a late correction into an earlier year brings a year's periods), and those an item of a
+   changed file spans. #}
+{% macro is_recomputed_period() -%}
+    (
+        int_periods.is_moved_by_data_date
+        or int_periods.period_code not in (select distinct period from {{ this }})
+        or exists (
+            select 1 from ({{ touched_spans() }}) as touched
+            where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
+        )
+    )
+{%- endmacro %}

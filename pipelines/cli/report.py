@@ -21,7 +21,7 @@ from openpyxl.utils import get_column_letter
 
 from pipelines.cli.kpis import COLUMNS, UserError, fetch_period, open_warehouse
 from pipelines.config import load_settings
-from pipelines.storage import rows_as_dicts
+from pipelines.storage import grouped, rows_as_dicts
 from pipelines.vietnamese import CITY_CODE, ROLL_UP_LEVELS, data_date_note, integer, percent, vn_date
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -103,10 +103,7 @@ class PeriodReport:
 
     @property
     def tasks_by_unit(self) -> dict[str, list[dict]]:
-        units: dict[str, list[dict]] = {}
-        for row in self.tasks_to_chase:
-            units.setdefault(row["unit_code"], []).append(row)
-        return units
+        return grouped(self.tasks_to_chase, "unit_code")
 
     @property
     def form06_active(self) -> list[dict]:

@@ -88,8 +88,7 @@ class UnitRegistry:
 
     @classmethod
     def from_seed(cls, path: Path = SEEDS_DIR / "units.csv") -> UnitRegistry:
-        with path.open(encoding="utf-8") as f:
-            return cls([Unit(r["unit_code"], r["unit_name"], r["level"], r["parent_code"]) for r in csv.DictReader(f)])
+        return cls([Unit(r["unit_code"], r["unit_name"], r["level"], r["parent_code"]) for r in _seed_rows(path)])
 
     @cached_property
     def _by_name(self) -> dict[str, list[Unit]]:
@@ -156,8 +155,7 @@ class SectorCatalogue:
 
     @classmethod
     def from_seed(cls, path: Path = SEEDS_DIR / "sectors.csv") -> SectorCatalogue:
-        with path.open(encoding="utf-8") as f:
-            return cls(list(csv.DictReader(f)))
+        return cls(_seed_rows(path))
 
     def code_for(self, code: str | None, name: str | None) -> str | None:
         """The code wins where both are given; a name alone is matched."""
@@ -182,8 +180,7 @@ class PlanCatalogue:
     @classmethod
     def from_seeds(cls, units: UnitRegistry, seeds: Path = SEEDS_DIR) -> PlanCatalogue:
         def rows(name: str) -> list[dict[str, str]]:
-            with (seeds / name).open(encoding="utf-8") as f:
-                return list(csv.DictReader(f))
+            return _seed_rows(seeds / name)
 
         group_levels = {row["group_code"]: row["level"] for row in rows("lead_groups.csv")}
         by_level: dict[str, set[str]] = {}
@@ -200,6 +197,12 @@ class PlanCatalogue:
         reporting = frozenset(by_level.get("department", set()) | by_level.get("district", set()))
         return cls(obligees, indicators, starts, reporting)
 
+    @cached_property
+    def obligations(self) -> pl.DataFrame:
+        """(milestone_code, unit_code) of every obligation, to join progress rows against."""
+        pairs = [(milestone, unit) for milestone, obligees in self.obligees.items() for unit in obligees]
+        return pl.DataFrame(pairs, schema={"milestone_code": pl.String, "unit_code": pl.String}, orient="row")
+
     def period_start(self, period_code: str | None) -> dt.date | None:
         """The first day of a report period code such as ``2024-Q2`` (the plan's cut-off rule:
         YYYY-Q1 starts on 15 December of YYYY-1), or None for anything else."""
@@ -208,6 +211,11 @@ class PlanCatalogue:
             return None
         months = int(match["year"]) * 12 + self._start_offsets[match["suffix"]]
         return dt.date(months // 12, months % 12 + 1, 15)
+
+
+def _seed_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 _PERIOD_CODE = re.compile(r"^(?P<year>\d{4})-(?P<suffix>[A-Z0-9]+)$")

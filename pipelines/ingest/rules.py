@@ -290,12 +290,8 @@ COUNT = r"^\d{1,12}$"  # a non-negative whole number, as units type it
 
 def check_task_progress(parsed: ParsedFile, units: UnitRegistry, plan: PlanCatalogue, drop_date: dt.date) -> CheckedRows:
     """A row reports one milestone done by one unit; an empty date withdraws an earlier report."""
-    obligations = pl.DataFrame(
-        [(milestone, unit) for milestone, obligees in plan.obligees.items() for unit in obligees],
-        schema={"milestone_code": pl.String, "unit_code": pl.String},
-        orient="row",
-    ).with_columns(pl.lit(True).alias("_owed"))
-    frame = parsed.rows.join(obligations, on=["milestone_code", "unit_code"], how="left").sort("row_number")
+    owed = plan.obligations.with_columns(pl.lit(True).alias("_owed"))
+    frame = parsed.rows.join(owed, on=["milestone_code", "unit_code"], how="left", maintain_order="left")
     frame = frame.with_columns(
         parse_datetime("done").dt.date().alias("done_on"),
         pl.concat_str(["milestone_code", "unit_code"], separator=" ", ignore_nulls=True).alias("progress_key"),

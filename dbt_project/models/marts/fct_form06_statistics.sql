@@ -26,15 +26,7 @@ with periods as (
     from {{ ref('int_periods') }}
     where state <> 'not_started'
     {% if is_incremental() %}
-        -- the periods kpi_results recomputes, for the same reasons (see there)
-        and (
-            is_moved_by_data_date
-            or period_code not in (select distinct period from {{ this }})
-            or exists (
-                select 1 from ({{ touched_spans() }}) as touched
-                where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
-            )
-        )
+        and {{ is_recomputed_period() }}
     {% endif %}
 ),
 

@@ -15,13 +15,7 @@
 with periods as (
     select * from {{ ref('int_periods') }}
     {% if is_incremental() %}
-    where is_moved_by_data_date
-        -- a year the data newly touches (a late correction into an earlier year) brings new periods
-        or period_code not in (select distinct period from {{ this }})
-        or exists (
-            select 1 from ({{ touched_spans() }}) as touched
-            where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
-        )
+    where {{ is_recomputed_period() }}
     {% endif %}
 ),
 
