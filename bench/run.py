@@ -273,7 +273,7 @@ def write_results(results: list[dict], runs: int, startup: Measured, snapshots: 
         ]
     lines += [
         "",
-        f"**Start-up** (`bench/startup.py`: importing Dagster, the definitions with the dbt manifest and GX, and planning "
+        f"**Start-up** (`bench/startup.py`: importing Dagster and the definitions with the dbt manifest while the gate process imports GX, and planning "
         f"the nightly job, as every run does before its first step): {startup.median:.1f} s, median of {len(startup.seconds)} — "
         f"target ≤ 15 s: {verdict(startup.median <= 15)}.",
     ]

@@ -2,11 +2,12 @@
 successful build touch.
 
 The build file remembers, in ``audit.dbt_build_state``, up to which ingestion time its models are
-complete and which dbt code and seeds built them. The next build runs dbt with the variable
-``incremental_build``; the models read that time from the table and re-derive only the keys the
-newer files mention and the report periods their dates fall in (the variable never changes between
-nights, so dbt keeps its parsed project). Changed models, macros or seeds, a new build file, or
-``CCHC_FULL_REFRESH`` force a full rebuild. A failed build records nothing, so the next one starts
+complete and which dbt code and seeds built them. The next build runs dbt without
+``--full-refresh``; the models read that time from the table and re-derive only the keys the
+newer files mention and the report periods their dates fall in. Full and incremental builds pass
+dbt the same variables, so dbt keeps its parsed project from one build to the next whichever kind
+it is. Changed models, macros or seeds, a new build file, or ``CCHC_FULL_REFRESH`` force a full
+rebuild. A failed build records nothing, so the next one starts
 from the same point again (every incremental step is idempotent).
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def decide_build(last: LastBuild | None, fingerprint: str, ingested_until: dt.da
     """Full or incremental, and dbt's arguments: the one place this is decided."""
     if force_full or last is None or last.ingested_until is None or last.fingerprint != fingerprint:
         return BuildPlan(["--full-refresh"], ingested_until, fingerprint)
-    return BuildPlan(["--vars", json.dumps({"incremental_build": True})], ingested_until, fingerprint)
+    return BuildPlan([], ingested_until, fingerprint)
 
 
 def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:

@@ -2,12 +2,15 @@
 
 import datetime as dt
 import shutil
+import subprocess
+import sys
 
 import duckdb
 import pandas as pd
 import polars as pl
 import pytest
 
+from pipelines.config import PROJECT_ROOT
 from pipelines.gates import validate
 from pipelines.ingest.lake import LAKE_SCHEMAS, PROVENANCE, Lake, ManifestEntry
 from tests.conftest import SAMPLE_DROPS, materialize
@@ -28,6 +31,20 @@ def test_boundary_suite_passes_clean_files_and_is_critical_when_a_row_is_lost(tm
     assert broken.critical
     assert [(f.severity, [r["path"] for r in f.rows]) for f in broken.failures] == [("critical", ["2024-06-20/b.csv"])]
     assert (tmp_path / "index.html").is_file()
+
+
+@pytest.mark.integration
+def test_great_expectations_runs_in_the_gate_process_never_in_the_run(tmp_path):
+    # A fresh interpreter: the run's process validates a frame and still has not imported GX,
+    # whose import (seconds) happens in the gate process while the run loads and ingests.
+    code = (
+        "import os, sys, pandas as pd\n"
+        "from pipelines.gates import gate_process, validate\n"
+        f"outcome = validate('ingestion_boundary', pd.DataFrame([{CLEAN_FILE!r}]), ['path'], {str(tmp_path)!r})\n"
+        "print(outcome.evaluated, 'great_expectations' in sys.modules, gate_process().submit(os.getpid).result() != os.getpid())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
+    assert result.stdout.split() == ["3", "False", "True"]
 
 
 @pytest.mark.integration

@@ -139,8 +139,9 @@ def test_the_build_is_incremental_only_from_a_build_of_the_same_code(last, force
     previous = None if last is None else LastBuild(last[0] and datetime.fromisoformat(last[0]), last[1])
     plan = decide_build(previous, "code A", NIGHT, force_full)
     assert plan.ingested_until == NIGHT and plan.fingerprint == "code A"
-    # the cut-off itself is read by dbt from audit.dbt_build_state: the vars never change
-    expected = ["--vars", json.dumps({"incremental_build": True})] if incremental else ["--full-refresh"]
+    # the cut-off itself is read by dbt from audit.dbt_build_state: no variable tells the kind of
+    # build, so dbt keeps its parsed project whichever kind comes next
+    expected = [] if incremental else ["--full-refresh"]
     assert plan.dbt_args == expected and plan.is_incremental == incremental
 
 
@@ -153,7 +154,7 @@ def test_changed_dbt_code_forces_a_full_build(tmp_path, monkeypatch):
     first = incremental.plan_build(build_db)
     assert not first.is_incremental
     incremental.record_build(build_db, first)
-    assert incremental.plan_build(build_db).dbt_args == ["--vars", '{"incremental_build": true}']
+    assert incremental.plan_build(build_db).dbt_args == []
     assert not incremental.plan_build(build_db, force_full=True).is_incremental
     monkeypatch.setattr(incremental, "dbt_code_fingerprint", lambda: "other code")
     assert not incremental.plan_build(build_db).is_incremental

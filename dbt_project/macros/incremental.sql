@@ -1,10 +1,17 @@
-{# Incremental builds (pipelines/incremental.py pass var('incremental_build')): the files ingested
-   after the last successful build saw, by file_hash, or by lake_file to read staging (a filter on
-   lake_file opens only these files of the lake). The cut-off is read from the build file, where
-   pipelines/incremental.py records each successful build, not passed as a variable: dbt's vars
-   then stay the same from night to night, and dbt re-parses only what changed.
-   Without the variable every loaded file counts as changed, which makes an incremental run a full one.
-   dbt_project.yml spells the same filter out for the staging tests: macros cannot run there. #}
+{# Incremental builds: the files ingested after the last successful build saw, by file_hash, or
+   by lake_file to read staging. The pipeline (pipelines/incremental.py) runs dbt with
+   --full-refresh or without it, and records each successful build in the build file; the cut-off
+   is read from there at run time. Nothing about the kind of build is a variable, so dbt parses
+   the project once and keeps it from one build to the next, full or incremental.
+   In a full build every loaded file counts as changed, and so does it in a build without the
+   pipeline's record (a bare `dbt build` on a new file). #}
+{% macro is_incremental_build() -%}
+    {%- if flags.FULL_REFRESH or not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=target.database, schema='audit', identifier='dbt_build_state') is not none) }}
+{%- endmacro %}
+
 {% macro last_build_cutoff() -%}
     (select max(ingested_until) from audit.dbt_build_state)
 {%- endmacro %}
@@ -13,7 +20,7 @@
     select {{ column }}
     from {{ source('audit', 'ingested_files') }}
     where status = 'loaded'
-    {%- if var('incremental_build', false) %} and ingested_at > {{ last_build_cutoff() }}{% endif %}
+    {%- if is_incremental_build() %} and ingested_at > {{ last_build_cutoff() }}{% endif %}
 {%- endmacro %}
 
 {# The versions a latest-state model decides among, each with the days its KPI events fall on.
@@ -88,4 +95,15 @@
             where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
         )
     )
+{%- endmacro %}
+
+{# The staging tests (dbt_project.yml, meta only_rows_of_changed_files) check, in an incremental
+   build, the rows of the files new to it: the rows already checked stay checked. dbt's own macro
+   otherwise: a test's `where`, or the whole relation. #}
+{% macro get_where_subquery(relation) -%}
+    {%- set meta = config.get('meta') -%}
+    {%- if meta is mapping and meta.get('only_rows_of_changed_files') and is_incremental_build() -%}
+        {{ return("(select * from " ~ relation ~ " where lake_file in (" ~ changed_files('lake_file') ~ ")) dbt_subquery") }}
+    {%- endif -%}
+    {{ return(dbt.default__get_where_subquery(relation)) }}
 {%- endmacro %}

@@ -12,6 +12,7 @@ import duckdb
 from pipelines.alerts import alert_run_failure
 from pipelines.config import Settings, load_settings
 from pipelines.contacts import ContactsFileError, load_contacts
+from pipelines.gates import gate_process
 from pipelines.ingest.lake import RawDirMissing, discover_drops
 from pipelines.runlock import RunLocked, exclusive_run
 
@@ -117,6 +118,7 @@ def main() -> int:
 
 def run(settings: Settings) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    gate_process()  # GX's import, in its own process, overlaps loading the definitions
     from pipelines.definitions import defs  # imported late: loading dbt and Dagster takes seconds
 
     instance = dg.DagsterInstance.get()

@@ -20,7 +20,7 @@ from pipelines.alerts import (
 from pipelines.contacts import load_contacts
 from pipelines.defs.project import dbt_project, export_dbt_environment
 from pipelines.defs.resources import CchcSettings
-from pipelines.gates import kpi_gate_frame
+from pipelines.gates import gate_process, kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
@@ -46,6 +46,7 @@ ALERTS = dg.AssetKey(["audit", "alerts"])
 def ingest_drops(context: dg.AssetExecutionContext, cchc: CchcSettings):
     """New files of every drop folder under CCHC_RAW_DIR into the lake, then exposed to dbt."""
     settings = cchc.resolve()
+    gate_process()  # GX's import then overlaps the ingestion
     if settings.uses_development_salt:
         context.log.warning("CCHC_PII_SALT is not set: applicant IDs are hashed with the public development salt.")
     try:
@@ -87,7 +88,7 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
     settings = cchc.resolve()
     export_dbt_environment(settings)
     plan = plan_build(settings.build_db, force_full=settings.full_refresh)
-    context.log.info(f"dbt build, {'incremental: ' + plan.dbt_args[1] if plan.is_incremental else 'full refresh'}")
+    context.log.info(f"dbt build, {'incremental' if plan.is_incremental else 'full refresh'}")
     kpi_results_output = None
     # dbt's line per model and test goes to a log file beside the warehouse, not to the terminal.
     with settings.dbt_log.open("w", encoding="utf-8") as log, DbtProgressLog(log) as lines, contextlib.redirect_stdout(lines):

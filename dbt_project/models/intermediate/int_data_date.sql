@@ -6,7 +6,7 @@
 
 select
     max(drop_date) as data_date,
-    {% if var('incremental_build', false) -%}
+    {% if is_incremental_build() -%}
     max(drop_date) filter (where ingested_at <= {{ last_build_cutoff() }})
     {%- else -%}
     null::date
