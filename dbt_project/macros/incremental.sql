@@ -1,10 +1,8 @@
-{# Incremental builds: the files ingested after the last successful build saw, by file_hash, or
-   by lake_file to read staging. The pipeline (pipelines/incremental.py) runs dbt with
-   --full-refresh or without it, and records each successful build in the build file; the cut-off
-   is read from there at run time. Nothing about the kind of build is a variable, so dbt parses
-   the project once and keeps it from one build to the next, full or incremental.
-   In a full build every loaded file counts as changed, and so does it in a build without the
-   pipeline's record (a bare `dbt build` on a new file). #}
+{# Incremental builds. The pipeline (pipelines/incremental.py) runs dbt with --full-refresh or
+   without it, and records each successful build in the build file; the cut-off is read from there
+   at run time. Nothing about the kind of build is a variable, so dbt parses the project once and
+   keeps it from one build to the next, full or incremental. A build without the pipeline's record
+   (a bare `dbt build` on a new file) is a full one. What changed is a model, int_changed_files. #}
 {% macro is_incremental_build() -%}
     {%- if flags.FULL_REFRESH or not execute -%}
         {{ return(false) }}
@@ -16,13 +14,6 @@
     (select max(ingested_until) from audit.dbt_build_state)
 {%- endmacro %}
 
-{% macro changed_files(column='file_hash') -%}
-    select {{ column }}
-    from {{ source('audit', 'ingested_files') }}
-    where status = 'loaded'
-    {%- if is_incremental_build() %} and ingested_at > {{ last_build_cutoff() }}{% endif %}
-{%- endmacro %}
-
 {# The versions a latest-state model decides among, each with the days its KPI events fall on.
    A full build: every version in the lake. An incremental one: the rows of the changed files and
    the current winner of each key they mention (from this model's table); supersession is a total
@@ -32,9 +23,10 @@
    is (same file hash and row), so the two become one row keeping every day gathered so far: a rerun
    gives exactly what an uninterrupted build gives. #}
 {% macro versions_to_decide(staging, key, event_days) -%}
+    {%- set changed_files = ref('int_changed_files') %}  {#- outside the branch: dbt records the dependency when it parses #}
     {%- if is_incremental() %}
     with new_versions as (
-        select *, {{ event_days }} as event_days from {{ staging }} where lake_file in ({{ changed_files('lake_file') }})
+        select *, {{ event_days }} as event_days from {{ staging }} where lake_file in (select lake_file from {{ changed_files }})
     ),
 
     current_winners as (
@@ -57,53 +49,15 @@
     {%- endif %}
 {%- endmacro %}
 
-{# The span of days an item whose latest version came in a changed file may count on: from the
-   earliest to the latest day of any of its versions' events (event_days gathers them across
-   versions, the replaced winner's included; an open dossier's reaches the far future, since it is
-   in progress at every later evaluation date). The periods overlapping these spans are the only
-   ones an incremental build recomputes, besides those whose evaluation date moved. #}
-{% macro touched_spans() -%}
-    select distinct list_min(event_days) as first_day, list_max(event_days) as last_day
-    from (
-        select event_days from {{ ref('int_dossiers__latest') }} where file_hash in ({{ changed_files() }})
-        union all
-        select event_days from {{ ref('int_pakn__latest') }} where file_hash in ({{ changed_files() }})
-        union all
-        select event_days from {{ ref('int_ratings__latest') }} where file_hash in ({{ changed_files() }})
-        -- the plan's exports: a progress report touches its milestone's deadline, a self-report
-        -- its period (and so every cumulative period containing it)
-        union all
-        select [deadline] from {{ ref('int_plan_obligations') }} where file_hash in ({{ changed_files() }})
-        union all
-        select [periods.start_on, periods.end_on]
-        from {{ ref('int_self_reports__latest') }} as reports
-        inner join {{ ref('int_periods') }} as periods using (period_code)
-        where reports.file_hash in ({{ changed_files() }})
-    )
-{%- endmacro %}
-
-{# The periods an incremental build recomputes whole (kpi_results, fct_form06_statistics), as a
-   condition on int_periods: those whose evaluation date the new data date moved, those new to the
-   table (a late correction into an earlier year brings a year's periods), and those an item of a
-   changed file spans. #}
-{% macro is_recomputed_period() -%}
-    (
-        int_periods.is_moved_by_data_date
-        or int_periods.period_code not in (select distinct period from {{ this }})
-        or exists (
-            select 1 from ({{ touched_spans() }}) as touched
-            where touched.first_day <= int_periods.end_on and touched.last_day >= int_periods.start_on
-        )
-    )
-{%- endmacro %}
-
 {# The staging tests (dbt_project.yml, meta only_rows_of_changed_files) check, in an incremental
-   build, the rows of the files new to it: the rows already checked stay checked. dbt's own macro
-   otherwise: a test's `where`, or the whole relation. #}
+   build, the rows of the files new to it: the rows already checked stay checked. They run before
+   int_changed_files is built, so they read the manifest itself. dbt's own macro otherwise: a
+   test's `where`, or the whole relation. #}
 {% macro get_where_subquery(relation) -%}
     {%- set meta = config.get('meta') -%}
     {%- if meta is mapping and meta.get('only_rows_of_changed_files') and is_incremental_build() -%}
-        {{ return("(select * from " ~ relation ~ " where lake_file in (" ~ changed_files('lake_file') ~ ")) dbt_subquery") }}
+        {%- set changed = "select lake_file from " ~ source('audit', 'ingested_files') ~ " where ingested_at > " ~ last_build_cutoff() -%}
+        {{ return("(select * from " ~ relation ~ " where lake_file in (" ~ changed ~ ")) dbt_subquery") }}
     {%- endif -%}
     {{ return(dbt.default__get_where_subquery(relation)) }}
 {%- endmacro %}

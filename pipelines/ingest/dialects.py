@@ -177,6 +177,11 @@ def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
 
 
+def _trimmed(text: pl.Expr) -> pl.Expr:
+    """A text cell as every export's cells are kept: NFC, trimmed, empty as null."""
+    return text.str.normalize("NFC").str.strip_chars().replace("", None)
+
+
 def _frame(records: list[dict[str, str | None]], columns: list[str]) -> pl.DataFrame:
     return _numbered(pl.DataFrame(records, schema={c: pl.String for c in columns}))
 
@@ -215,7 +220,7 @@ def read_dvcqg(text: str) -> pl.DataFrame:
     path = pl.element().struct.field("DuongDanTepTinKetQua").str.strip_chars()
     digitized = pl.col("DanhSachGiayToKetQua").list.eval(path.is_not_null() & (path != "")).list.any().fill_null(False)
     records = frame.select(
-        *(pl.col(key).str.normalize("NFC").str.strip_chars().replace("", None).alias(canonical) for key, canonical in _DVCQG_FIELDS.items()),
+        *(_trimmed(pl.col(key)).alias(canonical) for key, canonical in _DVCQG_FIELDS.items()),
         pl.when(digitized).then(pl.lit("1")).otherwise(pl.lit("0")).alias("digitized"),
     )
     records = records.with_columns(pl.lit(None, pl.String).alias(c) for c in DOSSIER_COLUMNS if c not in records.columns)
@@ -279,7 +284,7 @@ def read_csv_export(text: str) -> ParsedFile:
         raise RejectedFile(f"required column(s) missing from the {dialect} header: {', '.join(missing)}")
     columns = CSV_COLUMNS[kind]
     selected = [
-        pl.col(headers[h]).str.normalize("NFC").str.strip_chars().replace("", None).alias(c)
+        _trimmed(pl.col(headers[h])).alias(c)
         for h, c in mapping.items()
         if h in headers and c is not None
     ]
@@ -344,16 +349,29 @@ def read_district_workbook(content: bytes, units: UnitRegistry) -> pl.DataFrame:
     if missing:
         raise RejectedFile(f"required column(s) missing from the district header: {', '.join(missing)}")
 
-    columns = {column: positions.get(header) for header, column in DISTRICT_HEADER.items()}
-    id_position = columns["applicant_id"]
-    records = []
-    for row in cells[header_index + 1 :]:
-        values = [_cell_text(c) for c in row]
-        if id_position is not None and id_position < len(row):
-            values[id_position] = _cell_text(row[id_position], is_id=True)
-        if all(v is None for v in values) or (values and values[0] and normalize_text(values[0]).startswith("tổng")):
-            break  # a blank or totals row ends the data; anything below is a footer
-        record = {column: None if i is None else values[i] for column, i in columns.items()}
-        record["unit_code"] = district_code
-        records.append(record)
-    return _frame(records, DOSSIER_COLUMNS)
+    rows = cells[header_index + 1 : header_index + 1 + _data_row_count(cells[header_index + 1 :])]
+    # Column by column: Python writes only the cells that are not text (dates, numbers, ticks),
+    # Polars trims and normalises the text, as for the CSV and JSON exports.
+    columns = {
+        column: [
+            cell if type(cell) is str else _cell_text(cell, is_id=column == "applicant_id")
+            for cell in (row[position] for row in rows)
+        ]
+        for header, column in DISTRICT_HEADER.items()
+        if (position := positions.get(header)) is not None
+    }
+    frame = pl.DataFrame(columns, schema={c: pl.String for c in columns}, orient="col", height=len(rows))
+    frame = frame.select(_trimmed(pl.col(c)) for c in columns).with_columns(pl.lit(district_code).alias("unit_code"))
+    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in DOSSIER_COLUMNS if c not in frame.columns)
+    return _numbered(frame.select(DOSSIER_COLUMNS))
+
+
+def _data_row_count(rows: list[list]) -> int:
+    """The rows above the first blank or totals row: that row ends the data, anything below is a footer."""
+    for count, row in enumerate(rows):
+        first = _cell_text(row[0]) if row else None
+        if first is None and not any(_cell_text(cell) is not None for cell in row[1:]):
+            return count
+        if first and normalize_text(first).startswith("tổng"):
+            return count
+    return len(rows)

@@ -1,7 +1,6 @@
 -- The current state of every dossier, with the facts the KPIs of docs/kpis.md are built from.
 -- Incremental: only dossiers that newly ingested files mention are re-decided (versions_to_decide).
 {{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
--- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as not materialized (
     -- An open version (status below 7) may be in progress at any later evaluation date: its span

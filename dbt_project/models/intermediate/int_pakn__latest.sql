@@ -1,5 +1,4 @@
 {{ config(materialized='incremental', unique_key='pakn_id', incremental_strategy='delete+insert') }}
--- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as not materialized (
     {{ versions_to_decide(ref('stg_raw__pakn'), 'pakn_id', '[due_on]') }}

@@ -1,6 +1,5 @@
 -- One rating per dossier: a later drop replaces it.
 {{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
--- depends_on: {{ source('audit', 'ingested_files') }}
 
 with versions as not materialized (
     {{ versions_to_decide(ref('stg_raw__ratings'), 'dossier_id', '[rated_on]') }}

@@ -1,6 +1,5 @@
 -- One row per dossier in its latest state. No applicant PII: the applicant is a keyed hash.
 {{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
--- depends_on: {{ source('audit', 'ingested_files') }}
 
 select
     dossier_id,
@@ -28,7 +27,5 @@ select
     drop_date,
     source_file
 from {{ ref('int_dossiers__latest') }}
-{% if is_incremental() %}
--- a dossier whose latest version came in a changed file
-where file_hash in ({{ changed_files() }})
-{% endif %}
+-- a dossier whose latest version came in a changed file (in a full build: every dossier)
+where file_hash in (select file_hash from {{ ref('int_changed_files') }})

@@ -10,11 +10,6 @@
 -- Every row balances: carried over + received = resolved + withdrawn or stopped + in progress.
 -- Incremental: a build recomputes whole periods, the same ones as kpi_results.
 {{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
--- depends_on: {{ ref('int_pakn__latest') }}
--- depends_on: {{ ref('int_ratings__latest') }}
--- depends_on: {{ ref('int_plan_obligations') }}
--- depends_on: {{ ref('int_self_reports__latest') }}
--- depends_on: {{ source('audit', 'ingested_files') }}
 {%- set measures = [
     'carried_over', 'received_online', 'received_in_person', 'received_postal', 'received_total',
     'resolved_early', 'resolved_on_time', 'resolved_late', 'resolved_total', 'withdrawn_or_stopped',
@@ -25,9 +20,13 @@ with periods as (
     select period_code, start_on, evaluation_on
     from {{ ref('int_periods') }}
     where state <> 'not_started'
-    {% if is_incremental() %}
-        and {{ is_recomputed_period() }}
-    {% endif %}
+        and (
+            period_code in (select period_code from {{ ref('int_recomputed_periods') }})
+            {% if is_incremental() %}
+            -- and those new to the table (a late correction into an earlier year brings a year's periods)
+            or period_code not in (select distinct period from {{ this }})
+            {% endif %}
+        )
 ),
 
 dossiers as (

@@ -6,16 +6,13 @@
 -- Incremental: a build recomputes whole periods: those an item of a changed file spans, those
 -- whose evaluation date the new data date moved, and periods new to the table.
 {{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
--- depends_on: {{ ref('int_pakn__latest') }}
--- depends_on: {{ ref('int_ratings__latest') }}
--- depends_on: {{ ref('int_plan_obligations') }}
--- depends_on: {{ ref('int_self_reports__latest') }}
--- depends_on: {{ source('audit', 'ingested_files') }}
 
 with periods as (
     select * from {{ ref('int_periods') }}
+    where period_code in (select period_code from {{ ref('int_recomputed_periods') }})
     {% if is_incremental() %}
-    where {{ is_recomputed_period() }}
+        -- and those new to the table (a late correction into an earlier year brings a year's periods)
+        or period_code not in (select distinct period from {{ this }})
     {% endif %}
 ),
 
