@@ -10,6 +10,7 @@ converted once, in place.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -34,6 +35,21 @@ def grouped(rows: list[dict], key: str) -> dict[str, list[dict]]:
 def connect_build(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     config = {} if read_only else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+def build_file_holder(path: Path) -> str | None:
+    """Which other process holds the build file open, in words, or None when a run may write it.
+    DuckDB allows one writer: a tool left open on the build file would fail the run's first step."""
+    if not path.exists():
+        return None
+    try:
+        connect_build(path).close()
+    except duckdb.IOException as error:
+        if "Could not set lock" not in str(error):
+            raise
+        pid = re.search(r"\(PID (\d+)\)", str(error))
+        return f"process {pid.group(1)}" if pid else "another process"
+    return None
 
 
 def storage_version(path: Path) -> str:

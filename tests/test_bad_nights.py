@@ -175,6 +175,29 @@ def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
     assert not (tmp_path / "w" / "cchc.build.duckdb").exists()
 
 
+@pytest.mark.integration
+def test_a_build_file_open_in_another_program_is_one_sentence_before_anything_runs(tmp_path):
+    (tmp_path / "raw").mkdir()
+    build_file = tmp_path / "w" / "cchc.build.duckdb"
+    build_file.parent.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)", str(build_file)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "w" / "cchc.duckdb")}
+        result = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"The build file {build_file} is open in another program (process {holder.pid}): close it and run again "
+        f"(analysts open the published warehouse {tmp_path / 'w' / 'cchc.duckdb'}, never the build file)."
+    )
+
+
 def test_a_failed_dbt_build_is_named_by_its_first_failing_line(tmp_path):
     from pipelines.defs.assets import first_dbt_error
 

@@ -15,6 +15,7 @@ from pipelines.contacts import ContactsFileError, load_contacts
 from pipelines.gates import gate_process
 from pipelines.ingest.lake import RawDirMissing, discover_drops
 from pipelines.runlock import RunLocked, exclusive_run
+from pipelines.storage import build_file_holder
 
 
 def preflight(settings: Settings) -> str | None:
@@ -34,6 +35,11 @@ def preflight(settings: Settings) -> str | None:
         load_contacts(settings.alerts.contacts_file)
     except ContactsFileError as error:
         return str(error)
+    if holder := build_file_holder(settings.build_db):
+        return (
+            f"The build file {settings.build_db} is open in another program ({holder}): close it and run again "
+            f"(analysts open the published warehouse {settings.warehouse}, never the build file)."
+        )
     return None
 
 
@@ -132,7 +138,9 @@ def run(settings: Settings) -> int:
         reason = failure_cause(failure.step_failure_data.error) if failure and failure.step_failure_data.error else "see the Dagster log"
         step = failure.step_key if failure else "?"
         print(f"The run failed at step {step}: {reason}", file=sys.stderr)
-        if settings.build_db.exists():
+        if holder := build_file_holder(settings.build_db):
+            print(f"The failure was not queued for alerting: the build file is open in another program ({holder}).", file=sys.stderr)
+        elif settings.build_db.exists():
             alert_run_failure(settings.build_db, settings.alerts, result.run_id, step, reason)
         print("The last published warehouse was left in place.", file=sys.stderr)
         return 1
