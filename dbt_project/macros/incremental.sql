@@ -14,6 +14,25 @@
     (select max(ingested_until) from audit.dbt_build_state)
 {%- endmacro %}
 
+{# A row of the manifest (audit.ingested_files) is a file this build reads: the one definition,
+   for int_changed_files and the staging tests' filter. #}
+{% macro is_changed_file() -%}
+    status = 'loaded'
+    {%- if is_incremental_build() %} and ingested_at > {{ last_build_cutoff() }}{% endif %}
+{%- endmacro %}
+
+{# The periods kpi_results and fct_form06_statistics recompute, as a condition on int_periods:
+   int_recomputed_periods, and in an incremental build the periods new to the model's table (a
+   late correction into an earlier year brings a year's periods). #}
+{% macro is_recomputed_period() -%}
+    (
+        period_code in (select period_code from {{ ref('int_recomputed_periods') }})
+        {%- if is_incremental() %}
+        or period_code not in (select distinct period from {{ this }})
+        {%- endif %}
+    )
+{%- endmacro %}
+
 {# The versions a latest-state model decides among, each with the days its KPI events fall on.
    A full build: every version in the lake. An incremental one: the rows of the changed files and
    the current winner of each key they mention (from this model's table); supersession is a total
@@ -56,7 +75,7 @@
 {% macro get_where_subquery(relation) -%}
     {%- set meta = config.get('meta') -%}
     {%- if meta is mapping and meta.get('only_rows_of_changed_files') and is_incremental_build() -%}
-        {%- set changed = "select lake_file from " ~ source('audit', 'ingested_files') ~ " where ingested_at > " ~ last_build_cutoff() -%}
+        {%- set changed = "select lake_file from " ~ source('audit', 'ingested_files') ~ " where " ~ is_changed_file() -%}
         {{ return("(select * from " ~ relation ~ " where lake_file in (" ~ changed ~ ")) dbt_subquery") }}
     {%- endif -%}
     {{ return(dbt.default__get_where_subquery(relation)) }}

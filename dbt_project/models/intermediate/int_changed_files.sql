@@ -7,7 +7,4 @@ select
     lake_file,
     kind
 from {{ ref('stg_audit__ingested_files') }}
-where status = 'loaded'
-{%- if is_incremental_build() %}
-    and ingested_at > {{ last_build_cutoff() }}
-{%- endif %}
+where {{ is_changed_file() }}

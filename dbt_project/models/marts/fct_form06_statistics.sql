@@ -19,14 +19,7 @@
 with periods as (
     select period_code, start_on, evaluation_on
     from {{ ref('int_periods') }}
-    where state <> 'not_started'
-        and (
-            period_code in (select period_code from {{ ref('int_recomputed_periods') }})
-            {% if is_incremental() %}
-            -- and those new to the table (a late correction into an earlier year brings a year's periods)
-            or period_code not in (select distinct period from {{ this }})
-            {% endif %}
-        )
+    where state <> 'not_started' and {{ is_recomputed_period() }}
 ),
 
 dossiers as (

@@ -9,11 +9,7 @@
 
 with periods as (
     select * from {{ ref('int_periods') }}
-    where period_code in (select period_code from {{ ref('int_recomputed_periods') }})
-    {% if is_incremental() %}
-        -- and those new to the table (a late correction into an earlier year brings a year's periods)
-        or period_code not in (select distinct period from {{ this }})
-    {% endif %}
+    where {{ is_recomputed_period() }}
 ),
 
 started_periods as (
