@@ -116,7 +116,9 @@ def pipeline(raw: Path, warehouse: Path) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "pipelines.cli.run"], {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(warehouse)}
 
 
-def bench_scale(scale: int, runs: int) -> dict:
+def daily_year(scale: int) -> tuple[Path, Path, Path, list[str]]:
+    """The daily-drop year (generated if absent) linked as every drop but the last (the year) and
+    every drop (the nightly run's folder): its work folder, the two, and the drops."""
     data = BENCH_DIR / "data" / f"scale-{scale}" / "raw"
     if not data.is_dir():
         print(f"generating {scale:,} dossiers into {data} ...", flush=True)
@@ -126,6 +128,11 @@ def bench_scale(scale: int, runs: int) -> dict:
     year, nightly = work / "raw-year", work / "raw-nightly"
     link_drops(data, year, drops[:-1])
     link_drops(data, nightly, drops)
+    return work, year, nightly, drops
+
+
+def bench_scale(scale: int, runs: int) -> dict:
+    work, year, nightly, drops = daily_year(scale)
     env = run_environment(work)
 
     full, incremental, baseline, kpis = Measured(), Measured(), Measured(), Measured()
@@ -205,6 +212,29 @@ def bench_snapshots(scale: int, runs: int) -> dict:
     }  # fmt: skip
 
 
+def bench_spark(scale: int, runs: int) -> dict:
+    """The daily-drop year's full run with the dbt models on Spark (CCHC_ENGINE=spark), beside the
+    same run on DuckDB and the baseline, measured in turn."""
+    work, year, _, _ = daily_year(scale)
+    env = run_environment(work)
+    measured = {"spark": Measured(), "duckdb": Measured(), "baseline": Measured()}
+    warehouses = {engine: work / f"warehouse-{engine}" for engine in ("spark", "duckdb")}
+    for run in range(runs):
+        for engine, warehouse in warehouses.items():
+            print(f"[{scale:,}] full run on {engine} {run + 1}/{runs}", flush=True)
+            shutil.rmtree(warehouse, ignore_errors=True)
+            command, run_env = pipeline(year, warehouse / "cchc.duckdb")
+            timed(command, {**env, **run_env, "CCHC_ENGINE": engine}, measured[engine])
+        print(f"[{scale:,}] baseline run {run + 1}/{runs}", flush=True)
+        timed([sys.executable, "-m", "bench.baseline", str(year), str(work / "baseline.parquet")], {}, measured["baseline"])
+    with duckdb.connect(str(warehouses["spark"] / "cchc.duckdb"), read_only=True) as con:
+        (dossiers,) = con.execute("select count(*) from marts.fct_dossiers").fetchone()
+    return {
+        "scale": scale, "dossiers": dossiers, **measured, "steps": steps_line(measured["spark"].output),
+        "identical": same_kpis(warehouses["spark"] / "cchc.duckdb", work / "baseline.parquet"),
+    }  # fmt: skip
+
+
 def steps_line(output: str) -> str:
     """The build kind and each step's time, from the lines `make run` prints."""
     lines = [line.strip() for line in output.splitlines()]
@@ -239,7 +269,7 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def write_results(results: list[dict], runs: int, startup: Measured, snapshots: dict | None) -> str:
+def write_results(results: list[dict], runs: int, startup: Measured, snapshots: dict | None, spark: dict | None = None) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -270,6 +300,15 @@ def write_results(results: list[dict], runs: int, startup: Measured, snapshots: 
             f"{snapshots['rows']:,} rows, one file per unit per snapshot, every dialect): full run {full:.0f} s, baseline "
             f"{base:.0f} s, kpi_results equal: {'yes' if snapshots['identical'] else '**NO**'}. Target ≤ 60 s and ≤ 2× the "
             f"baseline + 30 s ({2 * base + 30:.0f} s): {verdict(full <= 60 and full <= 2 * base + 30)}. Steps: {snapshots['steps']}.",
+        ]
+    if spark:
+        on_spark, on_duckdb, base = spark["spark"], spark["duckdb"], spark["baseline"]
+        lines += [
+            "",
+            f"**The dbt models on Spark** (`CCHC_ENGINE=spark`, PySpark in local mode on this machine; docs/spark.md), the daily-drop year's "
+            f"full run at {spark['dossiers']:,} dossiers: {on_spark.median:.0f} s (peak {on_spark.peak / 1024:.2f} GB) beside {on_duckdb.median:.0f} s "
+            f"on DuckDB ({on_spark.median / on_duckdb.median:.1f}×) and {base.median:.0f} s for the baseline; kpi_results equal to the "
+            f"baseline's: {'yes' if spark['identical'] else '**NO**'}. Steps: {spark['steps']}.",
         ]
     lines += [
         "",
@@ -313,9 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", default="1000000,5000000", help="comma-separated dossier counts")
     parser.add_argument("--runs", default="3")
     parser.add_argument("--snapshots", default="450000", help="dossiers of the two-snapshot year (0: skip it)")
+    parser.add_argument("--spark", default="1000000", help="dossiers of the year also built on Spark (0: skip it)")
     args = parser.parse_args(argv)
     scales = [s.strip() for s in args.scales.split(",") if s.strip()]
-    if not all(s.isdigit() and int(s) >= 1000 for s in scales) or not args.runs.isdigit() or int(args.runs) < 1 or not args.snapshots.isdigit():
+    if not all(s.isdigit() and int(s) >= 1000 for s in scales) or not args.runs.isdigit() or int(args.runs) < 1 or not args.snapshots.isdigit() or not args.spark.isdigit():
         print(f"BENCH_SCALES takes dossier counts of at least 1000, comma-separated, and BENCH_RUNS a count "
               f"(got '{args.scales}' and '{args.runs}'): e.g. make bench BENCH_SCALES=1000000,5000000 BENCH_RUNS=3.", file=sys.stderr)  # fmt: skip
         return 2
@@ -325,10 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         timed([sys.executable, "-m", "bench.startup"], {}, startup)
     snapshots = bench_snapshots(int(args.snapshots), runs) if int(args.snapshots) else None
     results = [bench_scale(int(scale), runs) for scale in scales]
-    text = write_results(results, runs, startup, snapshots)
+    spark = bench_spark(int(args.spark), runs) if int(args.spark) else None
+    text = write_results(results, runs, startup, snapshots, spark)
     RESULTS.write_text(text, encoding="utf-8")
     print(text)
-    return 0 if all(r["identical"] and r["nightly_identical"] for r in results) and (snapshots is None or snapshots["identical"]) else 1
+    identical = [r["identical"] and r["nightly_identical"] for r in results] + [x["identical"] for x in (snapshots, spark) if x]
+    return 0 if all(identical) else 1
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ class Settings:
     pii_salt: str = field(repr=False)
     duckdb_memory_limit: str = "2GB"  # of the dbt build; DuckDB spills to disk beyond it
     full_refresh: bool = False  # rebuild every dbt model from the whole lake, not only what changed
+    engine: str = "duckdb"  # where the dbt models run: duckdb, or spark (docs/spark.md)
+    spark_memory: str = "4g"  # the Spark driver's heap, when engine is spark
     alerts: AlertChannels = AlertChannels()
 
     @property
@@ -55,8 +57,14 @@ class Settings:
 
     @property
     def dbt_target_dir(self) -> Path:
-        """dbt's artefacts of the last build (compiled SQL, run results) and its parsed project."""
-        return self.warehouse.parent / "dbt-target"
+        """dbt's artefacts of the last build (compiled SQL, run results) and its parsed project,
+        one folder per engine: each keeps its own parse from one build to the next."""
+        return self.warehouse.parent / ("dbt-target" if self.engine == "duckdb" else f"dbt-target-{self.engine}")
+
+    @property
+    def spark_dir(self) -> Path:
+        """The Spark engine's catalogue of tables, rebuilt by every Spark build."""
+        return self.warehouse.parent / "spark"
 
     @property
     def data_docs_dir(self) -> Path:
@@ -90,6 +98,8 @@ def load_settings(environment: Mapping[str, str] | None = None) -> Settings:
         pii_salt=salt,
         duckdb_memory_limit=_text("CCHC_DUCKDB_MEMORY_LIMIT") or "2GB",
         full_refresh=(_text("CCHC_FULL_REFRESH") or "").lower() in ("1", "true", "yes"),
+        engine=(_text("CCHC_ENGINE") or "duckdb").lower(),
+        spark_memory=_text("CCHC_SPARK_MEMORY") or "4g",
         alerts=AlertChannels(
             smtp_host=_text("CCHC_SMTP_HOST"),
             smtp_port=int(_text("CCHC_SMTP_PORT") or 25),

@@ -7,7 +7,8 @@ complete and which dbt code and seeds built them. The next build runs dbt withou
 newer files mention and the report periods their dates fall in. Full and incremental builds pass
 dbt the same variables, so dbt keeps its parsed project from one build to the next whichever kind
 it is. Changed models, macros or seeds, a new build file, or ``CCHC_FULL_REFRESH`` force a full
-rebuild. A failed build records nothing, so the next one starts from the same point again (every
+rebuild, and so does a build on Spark (CCHC_ENGINE=spark: its builds are full rebuilds, and the
+first DuckDB build after one is full too). A failed build records nothing, so the next one starts from the same point again (every
 incremental step is idempotent).
 """
 
@@ -47,17 +48,20 @@ class BuildPlan:
 @dataclass(frozen=True)
 class LastBuild:
     ingested_until: dt.datetime | None  # the newest file it saw
-    fingerprint: str  # the dbt code and seeds that built it
+    fingerprint: str  # the engine, dbt code and seeds that built it
 
 
-def decide_build(last: LastBuild | None, fingerprint: str, ingested_until: dt.datetime | None, force_full: bool) -> BuildPlan:
-    """Full or incremental, and dbt's arguments: the one place this is decided."""
-    if force_full or last is None or last.ingested_until is None or last.fingerprint != fingerprint:
+def decide_build(
+    last: LastBuild | None, fingerprint: str, ingested_until: dt.datetime | None, force_full: bool, engine: str = "duckdb"
+) -> BuildPlan:
+    """Full or incremental, and dbt's arguments: the one place this is decided. ``fingerprint``
+    names the engine and the dbt code; only DuckDB builds incrementally."""
+    if engine != "duckdb" or force_full or last is None or last.ingested_until is None or last.fingerprint != fingerprint:
         return BuildPlan(["--full-refresh"], ingested_until, fingerprint)
     return BuildPlan([], ingested_until, fingerprint)
 
 
-def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
+def plan_build(build_db: Path, force_full: bool = False, engine: str = "duckdb") -> BuildPlan:
     """The build file's last successful build and newest file, then ``decide_build``."""
     with connect_build(build_db) as con:
         con.execute(
@@ -68,7 +72,8 @@ def plan_build(build_db: Path, force_full: bool = False) -> BuildPlan:
             "select ingested_until, code_fingerprint from audit.dbt_build_state order by built_at desc limit 1"
         ).fetchone()
         (until,) = con.execute("select max(ingested_at) from audit.ingested_files").fetchone()
-    return decide_build(LastBuild(*last) if last else None, dbt_code_fingerprint(), until, force_full)
+    fingerprint = dbt_code_fingerprint() if engine == "duckdb" else f"{engine}:{dbt_code_fingerprint()}"
+    return decide_build(LastBuild(*last) if last else None, fingerprint, until, force_full, engine)
 
 
 def record_build(build_db: Path, plan: BuildPlan) -> None:

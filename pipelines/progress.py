@@ -45,7 +45,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def without_colours(line: str) -> str:
     """A terminal line as text: dbt colours its log."""
     return _ANSI.sub("", line)
-_NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?!START\b)[A-Z]")
+_NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?!START\b)[A-Z]+ (?!hook:)")  # hooks count apart ("1 of 1 OK hook: …")
 
 
 class DbtProgressLog(io.TextIOBase):

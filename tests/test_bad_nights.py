@@ -145,6 +145,24 @@ def test_a_warehouse_path_that_cannot_be_created_is_one_sentence(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("engine", "path", "sentence"),
+    [
+        ("oracle", None, "CCHC_ENGINE is 'oracle': set it to duckdb or spark (duckdb when unset)."),
+        ("spark", "", "CCHC_ENGINE=spark needs Java, and `java` is not on PATH: run `make java` (or install a JRE 17), then run again."),
+    ],
+)
+def test_an_engine_that_cannot_run_is_one_sentence_before_anything_runs(tmp_path, engine, path, sentence):
+    (tmp_path / "raw").mkdir()
+    env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "w" / "cchc.duckdb"), "CCHC_ENGINE": engine}
+    if path is not None:
+        env["PATH"] = path  # no java on it (the interpreter is started by its full path)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == sentence
+    assert not (tmp_path / "w" / "cchc.build.duckdb").exists()
+
+
 def test_a_failed_step_is_reported_by_its_real_cause():
     from dagster._utils.error import serializable_error_info_from_exc_info
 

@@ -124,20 +124,21 @@ NIGHT = datetime(2024, 6, 21, 1, 30)
 
 
 @pytest.mark.parametrize(
-    ("last", "force_full", "incremental"),
+    ("last", "force_full", "engine", "incremental"),
     [
-        (None, False, False),  # a new build file
-        (("2024-06-20 01:30", "code A"), False, True),  # the usual night
-        (("2024-06-20 01:30", "code B"), False, False),  # dbt code or seeds changed
-        ((None, "code A"), False, False),  # a build that saw no file
-        (("2024-06-20 01:30", "code A"), True, False),  # CCHC_FULL_REFRESH
+        (None, False, "duckdb", False),  # a new build file
+        (("2024-06-20 01:30", "code A"), False, "duckdb", True),  # the usual night
+        (("2024-06-20 01:30", "code B"), False, "duckdb", False),  # dbt code or seeds changed (or Spark built it: "spark:code A")
+        ((None, "code A"), False, "duckdb", False),  # a build that saw no file
+        (("2024-06-20 01:30", "code A"), True, "duckdb", False),  # CCHC_FULL_REFRESH
+        (("2024-06-20 01:30", "code A"), False, "spark", False),  # Spark builds are full rebuilds
     ],
 )
-def test_the_build_is_incremental_only_from_a_build_of_the_same_code(last, force_full, incremental):
+def test_the_build_is_incremental_only_from_a_duckdb_build_of_the_same_code(last, force_full, engine, incremental):
     from pipelines.incremental import LastBuild, decide_build
 
     previous = None if last is None else LastBuild(last[0] and datetime.fromisoformat(last[0]), last[1])
-    plan = decide_build(previous, "code A", NIGHT, force_full)
+    plan = decide_build(previous, "code A", NIGHT, force_full, engine)
     assert plan.ingested_until == NIGHT and plan.fingerprint == "code A"
     # the cut-off itself is read by dbt from audit.dbt_build_state: no variable tells the kind of
     # build, so dbt keeps its parsed project whichever kind comes next

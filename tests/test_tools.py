@@ -107,9 +107,11 @@ def test_a_backlog_of_files_reports_its_progress_and_a_nightly_drop_does_not(tmp
 def test_dbt_lines_go_to_the_log_and_each_finished_node_advances_the_bar(tmp_path):
     log, stream = io.StringIO(), io.StringIO()
     with DbtProgressLog(log, stream) as lines:
-        lines.write("Found 3 models\n1 of 4 START sql view model staging.a .... [RUN]\n")
+        lines.write("Found 3 models\n1 of 1 START hook: cchc_kpi.on-run-start.0 .... [RUN]\n")
+        lines.write("1 of 1 OK hook: cchc_kpi.on-run-start.0 .... [OK in 0.02s]\n")  # not a node of the build
+        lines.write("1 of 4 START sql view model staging.a .... [RUN]\n")
         lines.write("\x1b[0m1 of 4 OK created sql view model staging.a .... [\x1b[32mOK\x1b[0m in 0.1s]\n")
         for number in (2, 3, 4):
             lines.write(f"{number} of 4 PASS not_null_a_id .... [PASS in 0.1s]\n")
-    assert log.getvalue().count("\n") == 6, "every line reaches the log"
+    assert log.getvalue().count("\n") == 8, "every line reaches the log"
     assert [line.split(" (")[0] for line in stream.getvalue().splitlines()] == [f"dbt build: {n}/4" for n in (1, 2, 3, 4)]

@@ -5,10 +5,10 @@
    every version's every column is what a year-long lake cannot afford. `relation` should be a CTE
    declared `not materialized`, since it is read twice. #}
 {% macro latest_version(relation, key) -%}
-select {{ relation }}.* exclude (event_days, lake_file), winners.event_days
+select {{ relation }}.* except (event_days, lake_file), winners.event_days
 from {{ relation }}
 inner join (
-    select file_hash, source_row_number, list_sort(list_distinct(flatten(event_days_of_versions))) as event_days
+    select file_hash, source_row_number, event_days
     from (
         select
             file_hash,
@@ -17,11 +17,12 @@ inner join (
                 partition by {{ key }}
                 order by {{ supersession_order() }}
             ) as version_rank,
-            list(event_days) over (partition by {{ key }}) as event_days_of_versions
+            {{ merged_arrays('event_days', key) }} as event_days
         from {{ relation }}
-    )
+    ) as versions_ranked
     where version_rank = 1
-) as winners using (file_hash, source_row_number)
+) as winners
+    on winners.file_hash = {{ relation }}.file_hash and winners.source_row_number = {{ relation }}.source_row_number
 {%- endmacro %}
 
 {# The one order in which versions supersede each other: the first row wins. #}

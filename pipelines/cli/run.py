@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import warnings
 
@@ -12,6 +13,7 @@ import duckdb
 from pipelines.alerts import alert_run_failure
 from pipelines.config import Settings, load_settings
 from pipelines.contacts import ContactsFileError, load_contacts
+from pipelines.engines import ENGINES
 from pipelines.gates import gate_process
 from pipelines.ingest.lake import RawDirMissing, discover_drops
 from pipelines.runlock import RunLocked, exclusive_run
@@ -20,6 +22,10 @@ from pipelines.storage import build_file_holder
 
 def preflight(settings: Settings) -> str | None:
     """A sentence saying what is wrong before anything runs, or None."""
+    if settings.engine not in ENGINES:
+        return f"CCHC_ENGINE is '{settings.engine}': set it to {' or '.join(ENGINES)} (duckdb when unset)."
+    if settings.engine == "spark" and not shutil.which("java"):
+        return "CCHC_ENGINE=spark needs Java, and `java` is not on PATH: run `make java` (or install a JRE 17), then run again."
     try:
         discover_drops(settings.raw_dir)
     except RawDirMissing as missing:
@@ -133,10 +139,15 @@ def run(settings: Settings) -> int:
     result = nightly.with_logger_defs({**nightly.loggers, "step_lines": step_lines}).execute_in_process(
         instance=instance, run_config={"loggers": {"step_lines": {}}}, raise_on_error=False
     )
-    if not result.success:
+    # A step Dagster skips (an asset before it produced no output) leaves the run "successful"
+    # with nothing published: a failure to the operator.
+    skipped = next((e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED), None)
+    if not result.success or skipped:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         reason = failure_cause(failure.step_failure_data.error) if failure and failure.step_failure_data.error else "see the Dagster log"
         step = failure.step_key if failure else "?"
+        if failure is None and skipped:
+            step, reason = skipped.step_key, "skipped, because a step before it produced no output (see the Dagster log)"
         print(f"The run failed at step {step}: {reason}", file=sys.stderr)
         if holder := build_file_holder(settings.build_db):
             print(f"The failure was not queued for alerting: the build file is open in another program ({holder}).", file=sys.stderr)

@@ -20,6 +20,7 @@ from pipelines.alerts import (
 from pipelines.contacts import load_contacts
 from pipelines.defs.project import dbt_project, export_dbt_environment
 from pipelines.defs.resources import CchcSettings
+from pipelines.engines import copy_spark_tables, dbt_target_args, prepare_spark_build
 from pipelines.gates import gate_process, kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
@@ -86,16 +87,20 @@ def ingest_drops(context: dg.AssetExecutionContext, cchc: CchcSettings):
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
 def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc: CchcSettings):
     settings = cchc.resolve()
-    export_dbt_environment(settings)
-    plan = plan_build(settings.build_db, force_full=settings.full_refresh)
-    context.log.info(f"dbt build, {'incremental' if plan.is_incremental else 'full refresh'}")
+    plan = plan_build(settings.build_db, force_full=settings.full_refresh, engine=settings.engine)
+    engine_environment = {}
+    if settings.engine == "spark":
+        with connect_build(settings.build_db) as con:
+            engine_environment = prepare_spark_build(settings, con)
+    export_dbt_environment(settings, engine_environment)
+    context.log.info(f"dbt build on {settings.engine}, {'incremental' if plan.is_incremental else 'full refresh'}")
     kpi_results_output = None
     # dbt's line per model and test goes to a log file beside the warehouse, not to the terminal.
     with settings.dbt_log.open("w", encoding="utf-8") as log, DbtProgressLog(log) as lines, contextlib.redirect_stdout(lines):
         # One target folder per warehouse, kept: dbt re-parses only the files that changed since.
         # dbt's unit tests check the SQL, not the night's data: `make test-fast` runs them.
         invocation = dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test", *plan.dbt_args],
+            ["build", "--exclude-resource-type", "unit_test", *plan.dbt_args, *dbt_target_args(settings.engine)],
             context=context,
             raise_on_error=False,
             target_path=settings.dbt_target_dir,
@@ -108,6 +113,10 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
             yield event
     if not invocation.is_successful():
         raise dg.Failure(f"dbt build failed: {first_dbt_error(settings.dbt_log)} (every line of the build: {settings.dbt_log})")
+    if settings.engine == "spark":
+        with connect_build(settings.build_db) as con:
+            copied = copy_spark_tables(settings, con)
+        context.log.info(f"Copied {len(copied)} tables of the Spark build into {settings.build_db}")
     record_build(settings.build_db, plan)
     if kpi_results_output is not None:
         with connect_build(settings.build_db, read_only=True) as con:

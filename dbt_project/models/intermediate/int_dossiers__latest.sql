@@ -1,12 +1,12 @@
 -- The current state of every dossier, with the facts the KPIs of docs/kpis.md are built from.
 -- Incremental: only dossiers that newly ingested files mention are re-decided (versions_to_decide).
-{{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='dossier_id') }}
 
-with versions as not materialized (
+with versions as {{ not_materialized() }} (
     -- An open version (status below 7) may be in progress at any later evaluation date: its span
     -- reaches the far future, so every period from its receipt on is recomputed when it changes.
     {{ versions_to_decide(ref('stg_raw__dossiers'), 'dossier_id',
-        "[received_on, finished_on, returned_on, case when status < 7 then date '9999-12-31' end]") }}
+        array_of(['received_on', 'finished_on', 'returned_on', "case when status < 7 then date '9999-12-31' end"])) }}
 ),
 
 latest as (
@@ -25,7 +25,8 @@ classified as (
         -- A dossier with no ID number is its own applicant.
         coalesce(applicant_hash, 'dossier:' || dossier_id) as applicant_key
     from latest
-    left join {{ ref('sectors') }} as sectors using (sector_code)
+    -- joined on, not using: Spark would move a using column to the front of latest.*
+    left join {{ ref('sectors') }} as sectors on sectors.sector_code = latest.sector_code
 )
 
 select

@@ -1,7 +1,7 @@
-{{ config(materialized='incremental', unique_key='pakn_id', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='pakn_id') }}
 
-with versions as not materialized (
-    {{ versions_to_decide(ref('stg_raw__pakn'), 'pakn_id', '[due_on]') }}
+with versions as {{ not_materialized() }} (
+    {{ versions_to_decide(ref('stg_raw__pakn'), 'pakn_id', array_of(['due_on'])) }}
 )
 
 {{ latest_version('versions', 'pakn_id') }}

@@ -23,8 +23,8 @@ report_periods as (
         years.year || '-' || rules.period_suffix as period_code,
         'report' as period_kind,
         years.year,
-        (make_date(years.year, 1, 15) + to_months(rules.start_month_offset))::date as start_on,
-        (make_date(years.year, 1, 14) + to_months(rules.end_month_offset))::date as end_on,
+        {{ add_months('make_date(years.year, 1, 15)', 'rules.start_month_offset') }} as start_on,
+        {{ add_months('make_date(years.year, 1, 14)', 'rules.end_month_offset') }} as end_on,
         rules.period_order as order_in_year,
         rules.name_vi || ' năm ' || years.year as name_vi,
         rules.name_en || ' ' || years.year as name_en
@@ -34,16 +34,16 @@ report_periods as (
 
 months as (
     select
-        strftime(make_date(years.year, month, 1), '%Y-%m') as period_code,
+        {{ format_date('make_date(years.year, month, 1)', '%Y-%m') }} as period_code,
         'month' as period_kind,
         years.year,
         make_date(years.year, month, 1) as start_on,
         last_day(make_date(years.year, month, 1)) as end_on,
         100 + month as order_in_year,
         'Tháng ' || month || '/' || years.year as name_vi,
-        strftime(make_date(years.year, month, 1), '%B %Y') as name_en
+        {{ format_date('make_date(years.year, month, 1)', '%B %Y') }} as name_en
     from years
-    cross join range(1, 13) as month_numbers(month)
+    cross join (values {% for month in range(1, 13) %}({{ month }}){{ ', ' if not loop.last }}{% endfor %}) as month_numbers(month)
 ),
 
 periods as (

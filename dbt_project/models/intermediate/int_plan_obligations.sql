@@ -2,9 +2,11 @@
 -- (ALL_DEPARTMENTS, ALL_DISTRICTS) owes it once per registered unit of its level; the same
 -- expansion checks progress rows at ingestion (pipelines/ingest/reference.py, PlanCatalogue).
 with leads as (
-    select tasks.milestone_code, trim(lead.lead_code) as lead_code
-    from {{ ref('plan_tasks') }} as tasks
-    cross join unnest(string_split(tasks.lead_codes, ';')) as lead(lead_code)
+    select milestone_code, trim(lead_code) as lead_code
+    from (
+        select milestone_code, {{ split_into_rows('lead_codes', ';') }} as lead_code
+        from {{ ref('plan_tasks') }}
+    ) as split_leads
 ),
 
 obligees as (

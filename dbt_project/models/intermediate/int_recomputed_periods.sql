@@ -10,7 +10,7 @@ with changed_files as (
 ),
 
 touched_spans as (
-    select distinct list_min(event_days) as first_day, list_max(event_days) as last_day
+    select distinct {{ array_min('event_days') }} as first_day, {{ array_max('event_days') }} as last_day
     from (
         select event_days from {{ ref('int_dossiers__latest') }} where file_hash in (select file_hash from changed_files)
         union all
@@ -18,13 +18,13 @@ touched_spans as (
         union all
         select event_days from {{ ref('int_ratings__latest') }} where file_hash in (select file_hash from changed_files)
         union all
-        select [deadline] from {{ ref('int_plan_obligations') }} where file_hash in (select file_hash from changed_files)
+        select {{ array_of(['deadline']) }} from {{ ref('int_plan_obligations') }} where file_hash in (select file_hash from changed_files)
         union all
-        select [periods.start_on, periods.end_on]
+        select {{ array_of(['periods.start_on', 'periods.end_on']) }}
         from {{ ref('int_self_reports__latest') }} as reports
         inner join {{ ref('int_periods') }} as periods using (period_code)
         where reports.file_hash in (select file_hash from changed_files)
-    )
+    ) as events
 )
 
 select periods.period_code

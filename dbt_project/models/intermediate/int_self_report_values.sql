@@ -14,17 +14,21 @@ periods as (
     where period_kind = 'report' and state <> 'not_started'
 )
 
-select
-    periods.period_code,
-    reports.indicator_code as kpi_code,
-    reports.unit_code,
-    reports.numerator,
-    reports.denominator,
-    reports.period_code as reported_period,
-    reports.file_hash
-from periods
-inner join reports on reports.start_on >= periods.start_on and reports.end_on <= periods.end_on
-qualify row_number() over (
-    partition by periods.period_code, reports.unit_code, reports.indicator_code
-    order by reports.period_code = periods.period_code desc, reports.end_on desc, reports.start_on
-) = 1
+select * except (preference)
+from (
+    select
+        periods.period_code,
+        reports.indicator_code as kpi_code,
+        reports.unit_code,
+        reports.numerator,
+        reports.denominator,
+        reports.period_code as reported_period,
+        reports.file_hash,
+        row_number() over (
+            partition by periods.period_code, reports.unit_code, reports.indicator_code
+            order by reports.period_code = periods.period_code desc, reports.end_on desc, reports.start_on
+        ) as preference
+    from periods
+    inner join reports on reports.start_on >= periods.start_on and reports.end_on <= periods.end_on
+) as candidates
+where preference = 1

@@ -1,5 +1,5 @@
 -- One row per dossier in its latest state. No applicant PII: the applicant is a keyed hash.
-{{ config(materialized='incremental', unique_key='dossier_id', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='dossier_id') }}
 
 select
     dossier_id,

@@ -9,7 +9,7 @@
 --   in progress   = in progress at E: within due (due on or after E) or overdue.
 -- Every row balances: carried over + received = resolved + withdrawn or stopped + in progress.
 -- Incremental: a build recomputes whole periods, the same ones as kpi_results.
-{{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='period') }}
 {%- set measures = [
     'carried_over', 'received_online', 'received_in_person', 'received_postal', 'received_total',
     'resolved_early', 'resolved_on_time', 'resolved_late', 'resolved_total', 'withdrawn_or_stopped',
@@ -91,14 +91,15 @@ unit_sector_counts as (
 ),
 
 -- Units, levels and the city, each in total and per sector, in one pass.
--- grouping(unit_code, level, sector_code): 0/1 a unit, 4/5 a level, 6/7 the city; odd = total.
+-- aggregation (a bit per column rolled up: unit 4, level 2, sector 1): 0/1 a unit, 4/5 a level,
+-- 6/7 the city; odd = total.
 rolled as (
     select
         counts.period_code,
         counts.unit_code,
         units.level,
         counts.sector_code,
-        grouping(counts.unit_code, units.level, counts.sector_code) as aggregation,
+        grouping(counts.unit_code) * 4 + grouping(units.level) * 2 + grouping(counts.sector_code) as aggregation,
         {% for measure in measures %}sum(counts.{{ measure }}) as {{ measure }}{{ ", " if not loop.last }}{% endfor %}
     from unit_sector_counts as counts
     inner join {{ ref('units') }} as units using (unit_code)
@@ -136,7 +137,7 @@ result_rows as (
 
 -- Every row's total in every started period, zeros included; sector rows where they have dossiers.
 grid as (
-    select periods.period_code, result_rows.unit_code, result_rows.unit_name, null::varchar as sector_code
+    select periods.period_code, result_rows.unit_code, result_rows.unit_name, null::string as sector_code
     from periods
     cross join result_rows
     union all

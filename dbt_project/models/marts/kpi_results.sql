@@ -5,7 +5,7 @@
 -- Named kpi_results, not fct_, because analysts and `make kpis` are promised marts.kpi_results.
 -- Incremental: a build recomputes whole periods: those an item of a changed file spans, those
 -- whose evaluation date the new data date moved, and periods new to the table.
-{{ config(materialized='incremental', unique_key='period', incremental_strategy='delete+insert') }}
+{{ config(materialized='incremental', unique_key='period') }}
 
 with periods as (
     select * from {{ ref('int_periods') }}
@@ -68,14 +68,15 @@ additive_unit_counts as (
     inner join started_periods using (period_code)
 ),
 
--- Units, levels and the city in one pass. grouping(unit_code, level): 0 a unit, 2 a level, 3 the city.
+-- Units, levels and the city in one pass. aggregation (a bit per column rolled up: unit 2, level 1):
+-- 0 a unit, 2 a level, 3 the city.
 additive_counts as (
     select
         counts.period_code,
         counts.kpi_code,
         counts.unit_code,
         units.level,
-        grouping(counts.unit_code, units.level) as aggregation,
+        grouping(counts.unit_code) * 2 + grouping(units.level) as aggregation,
         sum(counts.numerator) as numerator,
         sum(counts.denominator) as denominator
     from additive_unit_counts as counts
@@ -141,7 +142,7 @@ counts as (
         case counts.aggregation when 0 then counts.unit_code when 2 then roll_ups.unit_code else '01' end as unit_code,
         counts.numerator,
         counts.denominator
-    from (select * from additive_counts union all by name select * from applicant_counts) as counts
+    from (select * from additive_counts union all select * from applicant_counts) as counts
     left join {{ ref('roll_ups') }} as roll_ups on roll_ups.rolls_up_level = counts.level
     where counts.aggregation = 3 or counts.level <> 'city'
 ),
