@@ -69,13 +69,15 @@ def prepare_spark_build(settings: Settings, con: duckdb.DuckDBPyConnection) -> d
     }
 
 
-def copy_spark_tables(settings: Settings, con: duckdb.DuckDBPyConnection) -> list[str]:
+def collect_spark_tables(settings: Settings, con: duckdb.DuckDBPyConnection) -> list[str]:
     """Every table the Spark build wrote (seeds, intermediate tables, marts), replaced in the
-    DuckDB build file from its Parquet files; returns their names."""
+    DuckDB build file from its Parquet files, then Spark's folder removed (nothing is kept twice;
+    the next Spark build starts from an empty one anyway); returns the tables' names."""
     copied = []
     for table_dir in sorted((settings.spark_dir / "tables").glob("*.db/*")):
         schema, table = table_dir.parent.name.removesuffix(".db"), table_dir.name
         con.execute(f"create schema if not exists {schema}")
         con.execute(f"create or replace table {schema}.{table} as select * from read_parquet('{table_dir}/*.parquet')")
         copied.append(f"{schema}.{table}")
+    shutil.rmtree(settings.spark_dir)
     return copied

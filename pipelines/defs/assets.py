@@ -20,7 +20,7 @@ from pipelines.alerts import (
 from pipelines.contacts import load_contacts
 from pipelines.defs.project import dbt_project, export_dbt_environment
 from pipelines.defs.resources import CchcSettings
-from pipelines.engines import copy_spark_tables, dbt_target_args, prepare_spark_build
+from pipelines.engines import collect_spark_tables, dbt_target_args, prepare_spark_build
 from pipelines.gates import gate_process, kpi_gate_frame
 from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
@@ -115,7 +115,7 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
         raise dg.Failure(f"dbt build failed: {first_dbt_error(settings.dbt_log)} (every line of the build: {settings.dbt_log})")
     if settings.engine == "spark":
         with connect_build(settings.build_db) as con:
-            copied = copy_spark_tables(settings, con)
+            copied = collect_spark_tables(settings, con)
         context.log.info(f"Copied {len(copied)} tables of the Spark build into {settings.build_db}")
     record_build(settings.build_db, plan)
     if kpi_results_output is not None:
