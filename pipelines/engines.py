@@ -43,7 +43,7 @@ def lake_sources(settings: Settings) -> dict:
         "manifest": str(settings.spark_dir / "manifest"),
         "kinds": {
             kind: {
-                "location": str(lake.data_path(kind, "x").parent),
+                "location": str(lake.folder(kind)),
                 "columns": ", ".join(f"{name} {spark_type(dtype)}" for name, dtype in {**LAKE_SCHEMAS[kind], **PROVENANCE}.items()),
             }
             for kind in KINDS

@@ -7,9 +7,9 @@ complete and which dbt code and seeds built them. The next build runs dbt withou
 newer files mention and the report periods their dates fall in. Full and incremental builds pass
 dbt the same variables, so dbt keeps its parsed project from one build to the next whichever kind
 it is. Changed models, macros or seeds, a new build file, or ``CCHC_FULL_REFRESH`` force a full
-rebuild, and so does a build on Spark (CCHC_ENGINE=spark: its builds are full rebuilds, and the
-first DuckDB build after one is full too). A failed build records nothing, so the next one starts from the same point again (every
-incremental step is idempotent).
+rebuild, and so does Spark (``CCHC_ENGINE=spark`` builds are full rebuilds, and the first DuckDB
+build after one is full too). A failed build records nothing, so the next one starts from the
+same point again (every incremental step is idempotent).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@
                 ~ " from raw." ~ kind ~ "__files as files"
                 ~ " where file_hash in (select file_hash from audit.ingested_files where status = 'loaded' and kind = '" ~ kind ~ "')"
             ) -%}
+            {#- read from the lake once: every staging test and model after reads Spark's cache (memory,
+                then local disk), not the thousands of small files a year holds again -#}
+            {%- do run_query("cache lazy table raw." ~ kind) -%}
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}

@@ -209,8 +209,12 @@ class Lake:
             return []
         return [ManifestEntry(**json.loads(p.read_text(encoding="utf-8"))) for p in sorted(self.manifest_dir.glob("*.json"))]
 
+    def folder(self, kind: str) -> Path:
+        """The folder of one kind's files (Spark reads it whole and keeps the manifest's loaded files)."""
+        return self.root / kind
+
     def data_path(self, kind: str, file_hash: str) -> Path:
-        return self.root / kind / f"{file_hash}.parquet"
+        return self.folder(kind) / f"{file_hash}.parquet"
 
     def _record(self, entry: ManifestEntry) -> ManifestEntry:
         key = hashlib.sha256(f"{entry.path}\0{entry.file_hash}".encode()).hexdigest()[:32]
