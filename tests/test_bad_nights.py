@@ -227,3 +227,20 @@ def test_a_failed_dbt_build_is_named_by_its_first_failing_line(tmp_path):
         encoding="utf-8",
     )
     assert first_dbt_error(log) == "12:01:03  1 of 9 ERROR creating sql view model staging.stg_raw__dossiers [ERROR in 0.05s]"
+
+
+def test_dbt_is_stopped_when_the_step_fails_while_reading_its_events(tmp_path):
+    from pipelines.defs.assets import stopped_on_failure
+    from pipelines.storage import build_file_holder
+
+    build_file = tmp_path / "cchc.build.duckdb"
+    holds_the_file = "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)"
+    dbt = subprocess.Popen([sys.executable, "-c", holds_the_file, str(build_file)], stdout=subprocess.PIPE, text=True)
+    assert dbt.stdout.readline().strip() == "open"
+    with stopped_on_failure(dbt):
+        pass  # the events read to the end: dbt finishes on its own
+    assert dbt.poll() is None
+    with pytest.raises(KeyError), stopped_on_failure(dbt):
+        raise KeyError("model.cchc_kpi.new_model")  # what dagster-dbt raised for a model its manifest lacked
+    assert dbt.poll() is not None, "dbt was left running"
+    assert build_file_holder(build_file) is None, "the build file is free for the next run"

@@ -3,7 +3,9 @@
 import contextlib
 import datetime as dt
 import re
+import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -105,12 +107,13 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
             raise_on_error=False,
             target_path=settings.dbt_target_dir,
         )
-        for event in invocation.stream():
-            # held back until dbt has finished with the file: its metadata reads the built mart
-            if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name) == KPI_RESULTS:
-                kpi_results_output = event
-                continue
-            yield event
+        with stopped_on_failure(invocation.process):
+            for event in invocation.stream():
+                # held back until dbt has finished with the file: its metadata reads the built mart
+                if isinstance(event, dg.Output) and context.asset_key_for_output(event.output_name) == KPI_RESULTS:
+                    kpi_results_output = event
+                    continue
+                yield event
     if not invocation.is_successful():
         raise dg.Failure(f"dbt build failed: {first_dbt_error(settings.dbt_log)} (every line of the build: {settings.dbt_log})")
     if settings.engine == "spark":
@@ -121,6 +124,24 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
     if kpi_results_output is not None:
         with connect_build(settings.build_db, read_only=True) as con:
             yield kpi_results_output.with_metadata({**kpi_results_output.metadata, **kpi_results_metadata(con)})
+
+
+@contextlib.contextmanager
+def stopped_on_failure(process: subprocess.Popen) -> Iterator[None]:
+    """Stops dbt when this step fails while reading its events. dagster-dbt stops it only when the
+    run is interrupted; otherwise dbt builds on alone, holding the build file, and the next run
+    finds the file locked."""
+    try:
+        yield
+    except BaseException:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        raise
 
 
 def first_dbt_error(log: Path) -> str:
