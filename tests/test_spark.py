@@ -32,9 +32,10 @@ def builds(tmp_path_factory) -> dict[str, dict[str, str]]:
     return environments
 
 
-def tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, list[str]]:
+def tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, list[tuple[str, str]]]:
+    """Each table's columns, with their types, in order."""
     rows = con.execute(
-        "select table_schema || '.' || table_name, list(column_name order by ordinal_position) "
+        "select table_schema || '.' || table_name, list((column_name, data_type) order by ordinal_position) "
         "from information_schema.columns join information_schema.tables using (table_catalog, table_schema, table_name) "
         "where table_catalog = ? and table_type = 'BASE TABLE' and table_schema in ? group by all",
         [catalog, DBT_SCHEMAS],
@@ -55,8 +56,8 @@ def test_every_table_of_a_spark_build_equals_the_duckdb_build_row_for_row(builds
         assert "marts.kpi_results" in on_spark and len(on_spark) >= 20
         differences = {}
         for table, columns in on_duckdb.items():
-            assert on_spark[table] == columns, f"{table}: Spark's columns {on_spark[table]}, DuckDB's {columns}"
-            compared = [column for column in columns if column not in PER_WAREHOUSE_COLUMNS]
+            assert on_spark[table] == columns, f"{table}: Spark's columns and types {on_spark[table]}, DuckDB's {columns}"
+            compared = [name for name, _ in columns if name not in PER_WAREHOUSE_COLUMNS]
             only_duckdb = rows_only_in(con, table, compared, "cchc", "spark")
             only_spark = rows_only_in(con, table, compared, "spark", "cchc")
             if only_duckdb or only_spark:

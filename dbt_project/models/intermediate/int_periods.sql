@@ -12,10 +12,11 @@ with event_days as (
 ),
 
 years as (
-    select year(event_on) + case when month(event_on) = 12 and day(event_on) >= 15 then 1 else 0 end as year
+    -- integer on both engines (DuckDB's year() is a bigint, Spark's an int)
+    select (year(event_on) + case when month(event_on) = 12 and day(event_on) >= 15 then 1 else 0 end)::integer as year
     from event_days
     union
-    select year(event_on) from event_days
+    select year(event_on)::integer from event_days
 ),
 
 report_periods as (

@@ -8,5 +8,5 @@ select
     state,
     name_vi,
     name_en,
-    row_number() over (order by year, order_in_year) as period_order
+    (row_number() over (order by year, order_in_year))::integer as period_order
 from {{ ref('int_periods') }}

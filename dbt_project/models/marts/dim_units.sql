@@ -36,5 +36,5 @@ select
     parent_code,
     parent_name,
     unit_kind,
-    row_number() over (order by block, order_in_block) as registry_order
+    (row_number() over (order by block, order_in_block))::integer as registry_order
 from units

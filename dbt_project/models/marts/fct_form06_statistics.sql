@@ -153,7 +153,8 @@ select
     grid.unit_name,
     grid.sector_code,
     coalesce(sectors.sector_name, 'Tổng số') as sector_name,
-    {% for measure in measures %}coalesce(counts.{{ measure }}, 0) as {{ measure }},
+    {#- bigint: a DuckDB sum is a 128-bit hugeint, which pandas reads as a float #}
+    {% for measure in measures %}coalesce(counts.{{ measure }}, 0)::bigint as {{ measure }},
     {% endfor -%}
     {{ rate_half_up('coalesce(counts.resolved_early + counts.resolved_on_time, 0)', 'coalesce(counts.resolved_total, 0)') }} as on_time_rate
 from grid

@@ -35,7 +35,7 @@ select
         when obligations.deadline <= dates.data_date + 30 then 'due_soon'
         else 'not_yet_due'
     end as state,
-    case when obligations.done_on is null and obligations.deadline < dates.data_date then {{ dbt.datediff('obligations.deadline', 'dates.data_date', 'day') }} end
+    case when obligations.done_on is null and obligations.deadline < dates.data_date then ({{ dbt.datediff('obligations.deadline', 'dates.data_date', 'day') }})::integer end
         as days_overdue
 from obligations
 inner join {{ ref('plan_tasks') }} as tasks using (milestone_code)

@@ -186,8 +186,9 @@ grid as (
 counted as (
     select
         grid.*,
-        coalesce(counts.numerator, 0) as numerator,
-        coalesce(counts.denominator, 0) as denominator
+        -- bigint: a DuckDB sum is a 128-bit hugeint, which pandas reads as a float
+        coalesce(counts.numerator, 0)::bigint as numerator,
+        coalesce(counts.denominator, 0)::bigint as denominator
     from grid
     left join counts
         on counts.period_code = grid.period_code
