@@ -212,26 +212,33 @@ def bench_snapshots(scale: int, runs: int) -> dict:
     }  # fmt: skip
 
 
-def bench_spark(scale: int, runs: int) -> dict:
+def bench_spark(scale: int, runs: int, measured_on_duckdb: dict | None = None) -> dict:
     """The daily-drop year's full run with the dbt models on Spark (CCHC_ENGINE=spark), beside the
-    same run on DuckDB and the baseline, measured in turn."""
+    same run on DuckDB and the baseline: taken from ``measured_on_duckdb`` (bench_scale's result
+    at this scale) when the benchmark already ran them, else measured in turn here."""
     work, year, _, _ = daily_year(scale)
     env = run_environment(work)
-    measured = {"spark": Measured(), "duckdb": Measured(), "baseline": Measured()}
-    warehouses = {engine: work / f"warehouse-{engine}" for engine in ("spark", "duckdb")}
+    engines = ("spark",) if measured_on_duckdb else ("spark", "duckdb")
+    measured = {"spark": Measured()} | (
+        {"duckdb": measured_on_duckdb["full"], "baseline": measured_on_duckdb["baseline"]}
+        if measured_on_duckdb
+        else {"duckdb": Measured(), "baseline": Measured()}
+    )
     for run in range(runs):
-        for engine, warehouse in warehouses.items():
+        for engine in engines:
             print(f"[{scale:,}] full run on {engine} {run + 1}/{runs}", flush=True)
+            warehouse = work / f"warehouse-{engine}"
             shutil.rmtree(warehouse, ignore_errors=True)
             command, run_env = pipeline(year, warehouse / "cchc.duckdb")
             timed(command, {**env, **run_env, "CCHC_ENGINE": engine}, measured[engine])
-        print(f"[{scale:,}] baseline run {run + 1}/{runs}", flush=True)
-        timed([sys.executable, "-m", "bench.baseline", str(year), str(work / "baseline.parquet")], {}, measured["baseline"])
-    with duckdb.connect(str(warehouses["spark"] / "cchc.duckdb"), read_only=True) as con:
+        if not measured_on_duckdb:
+            print(f"[{scale:,}] baseline run {run + 1}/{runs}", flush=True)
+            timed([sys.executable, "-m", "bench.baseline", str(year), str(work / "baseline.parquet")], {}, measured["baseline"])
+    with duckdb.connect(str(work / "warehouse-spark" / "cchc.duckdb"), read_only=True) as con:
         (dossiers,) = con.execute("select count(*) from marts.fct_dossiers").fetchone()
     return {
         "scale": scale, "dossiers": dossiers, **measured, "steps": steps_line(measured["spark"].output),
-        "identical": same_kpis(warehouses["spark"] / "cchc.duckdb", work / "baseline.parquet"),
+        "identical": same_kpis(work / "warehouse-spark" / "cchc.duckdb", work / "baseline.parquet"),
     }  # fmt: skip
 
 
@@ -365,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         timed([sys.executable, "-m", "bench.startup"], {}, startup)
     snapshots = bench_snapshots(int(args.snapshots), runs) if int(args.snapshots) else None
     results = [bench_scale(int(scale), runs) for scale in scales]
-    spark = bench_spark(int(args.spark), runs) if int(args.spark) else None
+    # the DuckDB full run and the baseline at the Spark scale, when bench_scale has just measured them
+    measured_on_duckdb = next((r for r in results if r["scale"] == int(args.spark)), None)
+    spark = bench_spark(int(args.spark), runs, measured_on_duckdb) if int(args.spark) else None
     text = write_results(results, runs, startup, snapshots, spark)
     RESULTS.write_text(text, encoding="utf-8")
     print(text)

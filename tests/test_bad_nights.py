@@ -193,17 +193,21 @@ def test_a_missing_contacts_file_is_one_sentence_before_anything_runs(tmp_path):
     assert not (tmp_path / "w" / "cchc.build.duckdb").exists()
 
 
+def process_holding(build_file: Path) -> subprocess.Popen:
+    """Another process with the build file open (for a minute), once it has it."""
+    holds_the_file = "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", holds_the_file, str(build_file)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "open"
+    return holder
+
+
 @pytest.mark.integration
 def test_a_build_file_open_in_another_program_is_one_sentence_before_anything_runs(tmp_path):
     (tmp_path / "raw").mkdir()
     build_file = tmp_path / "w" / "cchc.build.duckdb"
     build_file.parent.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)", str(build_file)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    holder = process_holding(build_file)
     try:
-        assert holder.stdout.readline().strip() == "open"
         env = {**os.environ, "CCHC_RAW_DIR": str(tmp_path / "raw"), "CCHC_WAREHOUSE": str(tmp_path / "w" / "cchc.duckdb")}
         result = subprocess.run([sys.executable, "-m", "pipelines.cli.run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     finally:
@@ -234,9 +238,7 @@ def test_dbt_is_stopped_when_the_step_fails_while_reading_its_events(tmp_path):
     from pipelines.storage import build_file_holder
 
     build_file = tmp_path / "cchc.build.duckdb"
-    holds_the_file = "import sys, time, duckdb\ncon = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(60)"
-    dbt = subprocess.Popen([sys.executable, "-c", holds_the_file, str(build_file)], stdout=subprocess.PIPE, text=True)
-    assert dbt.stdout.readline().strip() == "open"
+    dbt = process_holding(build_file)
     with stopped_on_failure(dbt):
         pass  # the events read to the end: dbt finishes on its own
     assert dbt.poll() is None

@@ -1,17 +1,6 @@
 {# The few places where DuckDB's and Spark's SQL differ, one macro each, dispatched per adapter
    (docs/spark.md). Everything else in the models is SQL both engines read alike. #}
 
-{# An array of expressions: [a, b] in DuckDB, array(a, b) in Spark. #}
-{% macro array_of(expressions) -%}
-    {{ return(adapter.dispatch('array_of', 'cchc_kpi')(expressions)) }}
-{%- endmacro %}
-{% macro default__array_of(expressions) -%}
-    [{{ expressions | join(', ') }}]
-{%- endmacro %}
-{% macro spark__array_of(expressions) -%}
-    array({{ expressions | join(', ') }})
-{%- endmacro %}
-
 {% macro array_min(expression) -%}
     {{ return(adapter.dispatch('array_min', 'cchc_kpi')(expression)) }}
 {%- endmacro %}

@@ -2,7 +2,7 @@
 {{ config(materialized='incremental', unique_key='dossier_id') }}
 
 with versions as {{ not_materialized() }} (
-    {{ versions_to_decide(ref('stg_raw__ratings'), 'dossier_id', array_of(['rated_on'])) }}
+    {{ versions_to_decide(ref('stg_raw__ratings'), 'dossier_id', dbt.array_construct(['rated_on'], 'date')) }}
 )
 
 {{ latest_version('versions', 'dossier_id') }}

@@ -18,9 +18,9 @@ touched_spans as (
         union all
         select event_days from {{ ref('int_ratings__latest') }} where file_hash in (select file_hash from changed_files)
         union all
-        select {{ array_of(['deadline']) }} from {{ ref('int_plan_obligations') }} where file_hash in (select file_hash from changed_files)
+        select {{ dbt.array_construct(['deadline'], 'date') }} from {{ ref('int_plan_obligations') }} where file_hash in (select file_hash from changed_files)
         union all
-        select {{ array_of(['periods.start_on', 'periods.end_on']) }}
+        select {{ dbt.array_construct(['periods.start_on', 'periods.end_on'], 'date') }}
         from {{ ref('int_self_reports__latest') }} as reports
         inner join {{ ref('int_periods') }} as periods using (period_code)
         where reports.file_hash in (select file_hash from changed_files)
