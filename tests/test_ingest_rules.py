@@ -254,6 +254,22 @@ def test_district_workbook_written_in_nfd_still_resolves_its_communes():
     assert checked.loaded["unit_code"].to_list() == ["00061"]
 
 
+def test_csv_and_json_exports_written_in_nfd_read_as_nfc():
+    """NFC is checked on the file's text and skipped when it holds: an NFD file, or a JSON
+    escape spelling a combining mark, must still be normalised."""
+    nfd = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
+    csv_text = IGATE_HEADER + "\n" + igate_row() + "\n"
+    as_written = parse_file(Path("export.csv"), csv_text.encode(), units).rows
+    assert as_written["unit_name"].to_list() == ["UBND quận Ba Đình"]
+    assert_frame_equal(parse_file(Path("export.csv"), nfd(csv_text).encode(), units).rows, as_written)
+
+    line = {"MaHoSo": "A1", "TenLinhVuc": "Hộ tịch", "DonViXuLy": "SNV", "TrangThaiHoSo": 10}
+    as_written = parse_file(Path("SNV.jsonl"), json.dumps(line, ensure_ascii=False).encode(), units).rows
+    for text in (nfd(json.dumps(line, ensure_ascii=False)), json.dumps({**line, "TenLinhVuc": nfd("Hộ tịch")})):
+        assert_frame_equal(parse_file(Path("SNV.jsonl"), text.encode(), units).rows, as_written)
+    assert as_written["sector_name"].to_list() == ["Hộ tịch"]
+
+
 @pytest.mark.parametrize(
     "odd_line",
     ['{"KenhThucHien": 2.0}', '{"MaHoSo": true}', '{"MaHoSo": {"x": 1}}', '{"DanhSachGiayToKetQua": "abc"}', "null", "{bad json"],
@@ -261,8 +277,8 @@ def test_district_workbook_written_in_nfd_still_resolves_its_communes():
 def test_dvcqg_fast_reader_and_line_reader_agree(odd_line):
     good = '{"MaHoSo": " A1 ", "TrangThaiHoSo": 10, "DanhSachGiayToKetQua": [{"DuongDanTepTinKetQua": "/kq/a.pdf"}]}'
     for text in (good + "\n", f"{good}\n{odd_line}\n"):
-        assert_frame_equal(read_dvcqg(text), _read_dvcqg_lines(text))
-    assert read_dvcqg(good + "\n").row(0, named=True)["dossier_id"] == "A1"
+        assert_frame_equal(read_dvcqg(text.encode()), _read_dvcqg_lines(text))
+    assert read_dvcqg((good + "\n").encode()).row(0, named=True)["dossier_id"] == "A1"
 
 
 def test_a_due_date_ahead_of_the_drop_is_normal_and_an_event_on_the_drop_day_is_fine():

@@ -114,7 +114,7 @@ def test_the_warehouse_expands_groups_as_ingestion_does(sample_warehouse):
 
 
 def parsed(text: str):
-    return read_csv_export(text)
+    return read_csv_export(text.encode())
 
 
 PROGRESS_HEADER = "Mã nhiệm vụ,Mã đơn vị,Ngày hoàn thành,Số văn bản,Ghi chú\n"

@@ -45,8 +45,8 @@ def _without_kind(name: str) -> str:
 
 
 def normalized_applicant_id(column: str) -> pl.Expr:
-    """An ID number NFC, without spaces and dots; null when nothing is left."""
-    return pl.col(column).str.normalize("NFC").str.replace_all(r"[\s.]", "").replace("", None)
+    """An ID number without spaces and dots (the readers wrote it NFC); null when nothing is left."""
+    return pl.col(column).str.replace_all(r"[\s.]", "").replace("", None)
 
 
 def spreadsheet_number_to_id(value: float) -> str:

@@ -75,8 +75,9 @@ class CheckedRows:
 
 
 def label(column: str) -> pl.Expr:
-    """``reference.normalize_text`` as a Polars expression, for labels on every row."""
-    return pl.col(column).str.normalize("NFC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    """``reference.normalize_text`` as a Polars expression, for labels on every row (the readers
+    wrote every cell NFC)."""
+    return pl.col(column).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
 
 
 # (format, is a date without time), the most frequent first. No text matches two of them, so
