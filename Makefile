@@ -50,7 +50,7 @@ setup: $(VENV_STAMP)
 
 $(VENV_STAMP): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 $(MANIFEST): $(VENV_STAMP) $(DBT_SOURCES)
