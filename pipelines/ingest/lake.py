@@ -167,7 +167,9 @@ def discover_drops(raw_dir: Path, today: dt.date | None = None) -> tuple[list[Dr
 
 
 def _inside(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root)
+    """Whether an entry of a folder inside the raw folder stays inside: only a link can leave it,
+    so only a link is resolved (resolving every file of a year of drops took a second)."""
+    return not path.is_symlink() or path.resolve().is_relative_to(root)
 
 
 def record_ignored(con: duckdb.DuckDBPyConnection, ignored: list[IgnoredEntry], seen_at: dt.datetime) -> None:
@@ -203,11 +205,13 @@ class Lake:
     def __init__(self, root: Path):
         self.root = root
         self.manifest_dir = root / "manifest"
+        self._entries: dict[str, ManifestEntry] | None = None  # by file name; read once, a year is thousands
 
     def entries(self) -> list[ManifestEntry]:
-        if not self.manifest_dir.is_dir():
-            return []
-        return [ManifestEntry(**json.loads(p.read_text(encoding="utf-8"))) for p in sorted(self.manifest_dir.glob("*.json"))]
+        if self._entries is None:
+            paths = self.manifest_dir.glob("*.json") if self.manifest_dir.is_dir() else []
+            self._entries = {p.name: ManifestEntry(**json.loads(p.read_text(encoding="utf-8"))) for p in paths}
+        return [self._entries[name] for name in sorted(self._entries)]
 
     def folder(self, kind: str) -> Path:
         """The folder of one kind's files (Spark reads it whole and keeps the manifest's loaded files)."""
@@ -220,6 +224,8 @@ class Lake:
         key = hashlib.sha256(f"{entry.path}\0{entry.file_hash}".encode()).hexdigest()[:32]
         text = json.dumps(asdict(entry), ensure_ascii=False, indent=1)
         _write_atomically(self.manifest_dir / f"{key}.json", lambda p: p.write_text(text, encoding="utf-8"))
+        if self._entries is not None:
+            self._entries[f"{key}.json"] = entry
         return entry
 
     def ingest(
@@ -383,7 +389,7 @@ class Lake:
                 columns = {**LAKE_SCHEMAS[kind], **PROVENANCE, **({"lake_file": pl.String} if lake_file else {})}
                 empty = pl.DataFrame(schema=columns)  # noqa: F841 (read by DuckDB)
                 con.execute(f"create table {schema}.{name} as select * from empty")
-        manifest = pl.DataFrame([asdict(e) for e in entries], schema=_MANIFEST_SCHEMA).with_columns(  # noqa: F841
+        manifest = pl.DataFrame([vars(e) for e in entries], schema=_MANIFEST_SCHEMA).with_columns(  # noqa: F841
             pl.col("drop_date").str.to_date(),
             pl.col("ingested_at").str.to_datetime(),
             lake_file=pl.Series([str(self.data_path(e.kind, e.file_hash)) if e.status == "loaded" else None for e in entries], dtype=pl.String),
