@@ -97,5 +97,5 @@ def test_a_loaded_row_that_breaks_a_rule_stops_the_build_before_publishing(tmp_p
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert failure.step_key == "cchc_dbt_models"
-    assert "dossiers_due_not_before_received" in failure.step_failure_data.error.message
+    assert "dossiers_row_rules" in failure.step_failure_data.error.message
     assert (tmp_path / "w" / "cchc.duckdb").read_bytes() == published

@@ -188,12 +188,19 @@ def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_row_index("row_number", offset=1).with_columns(pl.col("row_number").cast(pl.Int64))
 
 
-def _trimmed(frame: pl.DataFrame, *, already_nfc: bool = False) -> pl.DataFrame:
-    """Every text cell as every export's cells are kept: NFC, trimmed, empty as null. Normalising
-    costs Polars seven times what Python's check of the whole text does, so a text file found NFC
-    skips it."""
-    text = pl.all() if already_nfc else pl.all().str.normalize("NFC")
-    return frame.select(text.str.strip_chars().replace("", None))
+def _laid_out(
+    frame: pl.DataFrame, cells: dict[str, pl.Expr], columns: list[str], *, already_nfc: bool, computed: dict[str, pl.Expr] | None = None
+) -> pl.DataFrame:
+    """A reader's frame in canonical columns, numbered from 1: each text cell as every export's are
+    kept (NFC, trimmed, empty as null), a column the export lacks as nulls, ``computed`` as given.
+    Normalising costs Polars seven times what Python's check of a file's whole text does, so a
+    text file found NFC skips it."""
+
+    def kept(cell: pl.Expr) -> pl.Expr:
+        return (cell if already_nfc else cell.str.normalize("NFC")).str.strip_chars().replace("", None)
+
+    laid_out = {name: kept(cell) for name, cell in cells.items()} | (computed or {})
+    return _numbered(frame.select(laid_out.get(c, pl.lit(None, pl.String)).alias(c) for c in columns))
 
 
 def _frame(records: list[dict[str, str | None]], columns: list[str]) -> pl.DataFrame:
@@ -236,11 +243,13 @@ def read_dvcqg(content: bytes) -> pl.DataFrame:
     already_nfc = text.is_nfc and b"\\u" not in text.content
     path = pl.element().struct.field("DuongDanTepTinKetQua").str.strip_chars()
     digitized = pl.col("DanhSachGiayToKetQua").list.eval(path.is_not_null() & (path != "")).list.any().fill_null(False)
-    records = _trimmed(frame.select(pl.col(key).alias(canonical) for key, canonical in _DVCQG_FIELDS.items()), already_nfc=already_nfc).hstack(
-        frame.select(pl.when(digitized).then(pl.lit("1")).otherwise(pl.lit("0")).alias("digitized"))
+    return _laid_out(
+        frame,
+        {canonical: pl.col(key) for key, canonical in _DVCQG_FIELDS.items()},
+        DOSSIER_COLUMNS,
+        already_nfc=already_nfc,
+        computed={"digitized": pl.when(digitized).then(pl.lit("1")).otherwise(pl.lit("0"))},
     )
-    records = records.with_columns(pl.lit(None, pl.String).alias(c) for c in DOSSIER_COLUMNS if c not in records.columns)
-    return _numbered(records.select(DOSSIER_COLUMNS))
 
 
 def _read_dvcqg_lines(text: str) -> pl.DataFrame:
@@ -299,10 +308,8 @@ def read_csv_export(content: bytes) -> ParsedFile:
     missing = [h for h, c in mapping.items() if c not in optional and h not in headers]
     if missing:
         raise RejectedFile(f"required column(s) missing from the {dialect} header: {', '.join(missing)}")
-    columns = CSV_COLUMNS[kind]
-    frame = _trimmed(raw.select(pl.col(headers[h]).alias(c) for h, c in mapping.items() if h in headers and c is not None), already_nfc=text.is_nfc)
-    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in columns if c not in frame.columns)
-    return ParsedFile(kind, dialect, _numbered(frame.select(columns)))
+    cells = {c: pl.col(headers[h]) for h, c in mapping.items() if h in headers and c is not None}
+    return ParsedFile(kind, dialect, _laid_out(raw, cells, CSV_COLUMNS[kind], already_nfc=text.is_nfc))
 
 
 def _csv_fault(text: str) -> str:
@@ -373,9 +380,8 @@ def read_district_workbook(content: bytes, units: UnitRegistry) -> pl.DataFrame:
         if (position := positions.get(header)) is not None
     }
     frame = pl.DataFrame(columns, schema={c: pl.String for c in columns}, orient="col", height=len(rows))
-    frame = _trimmed(frame).with_columns(pl.lit(district_code).alias("unit_code"))
-    frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in DOSSIER_COLUMNS if c not in frame.columns)
-    return _numbered(frame.select(DOSSIER_COLUMNS))
+    cells = {c: pl.col(c) for c in columns}
+    return _laid_out(frame, cells, DOSSIER_COLUMNS, already_nfc=False, computed={"unit_code": pl.lit(district_code)})
 
 
 def _data_row_count(rows: list[list]) -> int:

@@ -246,7 +246,7 @@ def check_dossiers(parsed: ParsedFile, units: UnitRegistry, sectors: SectorCatal
 
 def online_without_level(loaded: pl.DataFrame) -> int:
     """Loaded online dossiers whose export gave no service level (counted, never guessed)."""
-    return loaded.filter((pl.col("channel") == 2) & pl.col("service_level").is_null()).height
+    return int(((loaded["channel"] == 2) & loaded["service_level"].is_null()).sum())  # Series: no query per file
 
 
 def check_pakn(parsed: ParsedFile, units: UnitRegistry, drop_date: dt.date) -> CheckedRows:
