@@ -295,7 +295,7 @@ def write_results(results: list[dict], runs: int, startup: Measured, snapshots: 
     for r in results:
         lines.append(
             f"| {r['dossiers']:,} | {r['files']:,} | {r['full'].median:.0f} s | {r['baseline'].median:.0f} s | "
-            f"{r['full'].median / r['baseline'].median:.1f}× | {r['incremental'].median:.0f} s ({r['nightly_dossiers']:,} dossiers) | "
+            f"{r['full'].median / r['baseline'].median:.2f}× | {r['incremental'].median:.0f} s ({r['nightly_dossiers']:,} dossiers) | "
             f"{r['kpis'].median:.2f} s | {r['full'].peak / 1024:.2f} GB (baseline {r['baseline'].peak / 1024:.2f} GB) | "
             f"{'yes' if r['identical'] else '**NO**'}, {'yes' if r['nightly_identical'] else '**NO**'} |"
         )
@@ -339,7 +339,7 @@ def write_results(results: list[dict], runs: int, startup: Measured, snapshots: 
             f"## Targets (at {largest['dossiers']:,} dossiers)",
             "",
             f"- Full materialisation within 2× the baseline and under 10 minutes: {largest['full'].median:.0f} s, "
-            f"{largest['full'].median / largest['baseline'].median:.1f}× — "
+            f"{largest['full'].median / largest['baseline'].median:.2f}× — "
             f"{verdict(largest['full'].median <= 2 * largest['baseline'].median and largest['full'].median < 600)}.",
             f"- One nightly drop on top of a full year under 60 s: {largest['incremental'].median:.0f} s — {verdict(largest['incremental'].median < 60)}.",
             f"- `make kpis` under 2 s: {largest['kpis'].median:.2f} s — {verdict(largest['kpis'].median < 2)}.",
@@ -347,7 +347,7 @@ def write_results(results: list[dict], runs: int, startup: Measured, snapshots: 
             "",
             "The leaner pipeline's targets (issue 12), at the same scale:",
             "",
-            f"- Full within 1.5× the baseline: {largest['full'].median / largest['baseline'].median:.1f}× — "
+            f"- Full within 1.5× the baseline: {largest['full'].median / largest['baseline'].median:.2f}× — "
             f"{verdict(largest['full'].median <= 1.5 * largest['baseline'].median)}.",
             f"- One nightly drop within 30 s: {largest['incremental'].median:.0f} s — {verdict(largest['incremental'].median <= 30)}.",
         ]
