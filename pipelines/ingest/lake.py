@@ -201,6 +201,10 @@ def _write_atomically(path: Path, write) -> None:
     os.replace(temporary, path)
 
 
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    _write_atomically(path, lambda temporary: frame.write_parquet(temporary, compression_level=PARQUET_ZSTD_LEVEL))
+
+
 class Lake:
     def __init__(self, root: Path):
         self.root = root
@@ -360,12 +364,10 @@ class Lake:
         """One file's rows into the lake, numbered as in the file again."""
         provenance = [pl.lit(file.drop_date).alias("drop_date"), pl.lit(file.name).alias("source_file"), pl.lit(file_hash).alias("file_hash")]
         unshifted = pl.col("row_number") - offset
-        loaded = loaded.with_columns(unshifted).cast(LAKE_SCHEMAS[kind]).with_columns(provenance)
-        _write_atomically(self.data_path(kind, file_hash), lambda path: loaded.write_parquet(path, compression_level=PARQUET_ZSTD_LEVEL))
+        _write_parquet(loaded.with_columns(unshifted).cast(LAKE_SCHEMAS[kind]).with_columns(provenance), self.data_path(kind, file_hash))
         if quarantined.height:  # most files quarantine nothing: no empty file for them
             quarantined = quarantined.with_columns(unshifted, pl.lit(kind).alias("kind")).select(list(LAKE_SCHEMAS["quarantine"]))
-            quarantined = quarantined.with_columns(provenance)
-            _write_atomically(self.data_path("quarantine", file_hash), lambda path: quarantined.write_parquet(path, compression_level=PARQUET_ZSTD_LEVEL))
+            _write_parquet(quarantined.with_columns(provenance), self.data_path("quarantine", file_hash))
 
     def expose(self, con: duckdb.DuckDBPyConnection) -> None:
         """(Re)creates ``raw.*`` views over the loaded files and the ``audit`` tables in a warehouse."""
