@@ -218,12 +218,10 @@ def bench_spark(scale: int, runs: int, measured_on_duckdb: dict | None = None) -
     at this scale) when the benchmark already ran them, else measured in turn here."""
     work, year, _, _ = daily_year(scale)
     env = run_environment(work)
+    measured = {"spark": Measured(), "duckdb": Measured(), "baseline": Measured()}
+    if measured_on_duckdb:
+        measured |= {"duckdb": measured_on_duckdb["full"], "baseline": measured_on_duckdb["baseline"]}
     engines = ("spark",) if measured_on_duckdb else ("spark", "duckdb")
-    measured = {"spark": Measured()} | (
-        {"duckdb": measured_on_duckdb["full"], "baseline": measured_on_duckdb["baseline"]}
-        if measured_on_duckdb
-        else {"duckdb": Measured(), "baseline": Measured()}
-    )
     for run in range(runs):
         for engine in engines:
             print(f"[{scale:,}] full run on {engine} {run + 1}/{runs}", flush=True)

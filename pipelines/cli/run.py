@@ -15,7 +15,7 @@ from pipelines.config import Settings, load_settings
 from pipelines.contacts import ContactsFileError, load_contacts
 from pipelines.engines import ENGINES
 from pipelines.gates import gate_process
-from pipelines.ingest.lake import RawDirMissing, discover_drops
+from pipelines.ingest.lake import RawDirMissing, require_raw_dir
 from pipelines.runlock import RunLocked, exclusive_run
 from pipelines.storage import build_file_holder
 
@@ -27,7 +27,7 @@ def preflight(settings: Settings) -> str | None:
     if settings.engine == "spark" and not shutil.which("java"):
         return "CCHC_ENGINE=spark needs Java, and `java` is not on PATH: run `make java` (or install a JRE 17), then run again."
     try:
-        discover_drops(settings.raw_dir)
+        require_raw_dir(settings.raw_dir)  # the drops themselves are listed once, by ingest_drops
     except RawDirMissing as missing:
         return str(missing)
     try:

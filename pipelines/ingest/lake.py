@@ -131,8 +131,7 @@ def discover_drops(raw_dir: Path, today: dt.date | None = None) -> tuple[list[Dr
     Only what lies inside the raw folder is read: a link resolving outside it is ignored. A folder
     dated after today (Vietnam time) is not a drop: its date would outrank every real drop.
     """
-    if not raw_dir.is_dir():
-        raise RawDirMissing(f"The drop folder {raw_dir} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops.")
+    require_raw_dir(raw_dir)
     root = raw_dir.resolve()
     today = today or dt.datetime.now(LOCAL_ZONE).date()
     files, ignored = [], []
@@ -164,6 +163,12 @@ def discover_drops(raw_dir: Path, today: dt.date | None = None) -> tuple[list[Dr
             if not found:
                 ignored.append(IgnoredEntry(entry.name, "an empty drop: no export to ingest from it"))
     return files, ignored
+
+
+def require_raw_dir(raw_dir: Path) -> None:
+    """Raises ``RawDirMissing``, in a sentence for the operator, when the drop folder is absent."""
+    if not raw_dir.is_dir():
+        raise RawDirMissing(f"The drop folder {raw_dir} does not exist: set CCHC_RAW_DIR to the folder holding the nightly YYYY-MM-DD drops.")
 
 
 def _inside(path: Path, root: Path) -> bool:
