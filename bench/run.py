@@ -106,9 +106,10 @@ def link_drops(source: Path, target: Path, drops: list[str]) -> None:
 
 
 def run_environment(work: Path) -> dict[str, str]:
-    """A Dagster instance of the benchmark's own, and a fixed salt, for every run under ``work``."""
+    """A Dagster instance of the benchmark's own, set up as `make run` sets one up, and a fixed
+    salt, for every run under ``work``."""
     (work / "dagster").mkdir(parents=True, exist_ok=True)
-    (work / "dagster" / "dagster.yaml").touch()
+    shutil.copyfile(PROJECT_ROOT / "pipelines" / "dagster.yaml", work / "dagster" / "dagster.yaml")
     return {"DAGSTER_HOME": str(work / "dagster"), "CCHC_PII_SALT": "bench-salt"}
 
 
