@@ -1,37 +1,6 @@
 {# The few places where DuckDB's and Spark's SQL differ, one macro each, dispatched per adapter
    (docs/spark.md). Everything else in the models is SQL both engines read alike. #}
 
-{% macro array_min(expression) -%}
-    {{ return(adapter.dispatch('array_min', 'cchc_kpi')(expression)) }}
-{%- endmacro %}
-{% macro default__array_min(expression) -%}
-    list_min({{ expression }})
-{%- endmacro %}
-{% macro spark__array_min(expression) -%}
-    array_min({{ expression }})
-{%- endmacro %}
-
-{% macro array_max(expression) -%}
-    {{ return(adapter.dispatch('array_max', 'cchc_kpi')(expression)) }}
-{%- endmacro %}
-{% macro default__array_max(expression) -%}
-    list_max({{ expression }})
-{%- endmacro %}
-{% macro spark__array_max(expression) -%}
-    array_max({{ expression }})
-{%- endmacro %}
-
-{# The arrays of a window's rows as one array: their distinct non-null elements, sorted. #}
-{% macro merged_arrays(expression, partition_by) -%}
-    {{ return(adapter.dispatch('merged_arrays', 'cchc_kpi')(expression, partition_by)) }}
-{%- endmacro %}
-{% macro default__merged_arrays(expression, partition_by) -%}
-    list_sort(list_distinct(flatten(list({{ expression }}) over (partition by {{ partition_by }}))))
-{%- endmacro %}
-{% macro spark__merged_arrays(expression, partition_by) -%}
-    array_sort(array_distinct(array_compact(flatten(collect_list({{ expression }}) over (partition by {{ partition_by }})))))
-{%- endmacro %}
-
 {# Integer division rounding down: DuckDB's //, Spark's div. #}
 {% macro integer_divide(dividend, divisor) -%}
     {{ return(adapter.dispatch('integer_divide', 'cchc_kpi')(dividend, divisor)) }}

@@ -33,28 +33,36 @@
     )
 {%- endmacro %}
 
-{# The versions a latest-state model decides among, each with the days its KPI events fall on.
+{# The versions a latest-state model decides among, each with the first and the last day its KPI
+   events fall on (`event_days`: expressions of a version's columns; a null day is no event).
    A full build: every version in the lake. An incremental one: the rows of the changed files and
    the current winner of each key they mention (from this model's table); supersession is a total
    order, so the winner of these is the winner of every version ever loaded.
    A build that failed after this model committed leaves winners from the changed files in this
    table; the next build reads those files again. Such a winner is the very version its file's row
-   is (same file hash and row), so the two become one row keeping every day gathered so far: a rerun
-   gives exactly what an uninterrupted build gives. #}
+   is (same file hash and row), so the two become one row keeping the widest span gathered so far:
+   a rerun gives exactly what an uninterrupted build gives. #}
 {% macro versions_to_decide(staging, key, event_days) -%}
     {%- set changed_files = ref('int_changed_files') %}  {#- outside the branch: dbt records the dependency when it parses #}
+    {%- set first_day, last_day = event_day_span(event_days) %}
     {%- if is_incremental() %}
     with new_versions as (
-        select *, {{ event_days }} as event_days from {{ staging }} where lake_file in (select lake_file from {{ changed_files }})
+        select *, {{ first_day }} as first_event_on, {{ last_day }} as last_event_on
+        from {{ staging }}
+        where lake_file in (select lake_file from {{ changed_files }})
     ),
 
     current_winners as (
-        select {% for column in adapter.get_columns_in_relation(staging) if column.name != 'lake_file' %}{{ column.name }}, {% endfor %}event_days
+        select {% for column in adapter.get_columns_in_relation(staging) if column.name != 'lake_file' %}{{ column.name }}, {% endfor %}first_event_on, last_event_on
         from {{ this }}
         where {{ key }} in (select {{ key }} from new_versions)
     )
 
-    select new_versions.* exclude (event_days), list_concat(new_versions.event_days, coalesce(already_applied.event_days, [])) as event_days
+    select
+        new_versions.* exclude (first_event_on, last_event_on),
+        -- least and greatest skip a null: a version not yet applied has no days of its own here
+        least(new_versions.first_event_on, already_applied.first_event_on) as first_event_on,
+        greatest(new_versions.last_event_on, already_applied.last_event_on) as last_event_on
     from new_versions
     left join current_winners as already_applied
         on already_applied.file_hash = new_versions.file_hash and already_applied.source_row_number = new_versions.source_row_number
@@ -64,8 +72,17 @@
     anti join new_versions
         on new_versions.file_hash = current_winners.file_hash and new_versions.source_row_number = current_winners.source_row_number
     {%- else %}
-    select *, {{ event_days }} as event_days from {{ staging }}
+    select *, {{ first_day }} as first_event_on, {{ last_day }} as last_event_on from {{ staging }}
     {%- endif %}
+{%- endmacro %}
+
+{# The earliest and the latest of a version's event days, nulls skipped (Spark's least and
+   greatest take two arguments or more). #}
+{% macro event_day_span(event_days) -%}
+    {%- if event_days | length == 1 -%}
+        {{ return((event_days[0], event_days[0])) }}
+    {%- endif -%}
+    {{ return(("least(" ~ event_days | join(", ") ~ ")", "greatest(" ~ event_days | join(", ") ~ ")")) }}
 {%- endmacro %}
 
 {# The staging tests (dbt_project.yml, meta only_rows_of_changed_files) check, in an incremental

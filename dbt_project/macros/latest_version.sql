@@ -1,14 +1,15 @@
 {# Supersession (docs/exports.md): per key, the row of the latest drop wins; inside a drop, the
    file whose NFC name sorts last (DuckDB compares strings by code point), then the later row.
-   The winner keeps event_days of every version (see versions_to_decide), not where the lake keeps it.
+   The winner keeps the span of every version's event days (first_event_on to last_event_on, see
+   versions_to_decide), not where the lake keeps it.
    Winners are ranked on a few narrow columns, then their whole rows fetched by (file, row): sorting
    every version's every column is what a year-long lake cannot afford. `relation` should be a CTE
    declared `not materialized`, since it is read twice. #}
 {% macro latest_version(relation, key) -%}
-select {{ relation }}.* except (event_days, lake_file), winners.event_days
+select {{ relation }}.* except (first_event_on, last_event_on, lake_file), winners.first_event_on, winners.last_event_on
 from {{ relation }}
 inner join (
-    select file_hash, source_row_number, event_days
+    select file_hash, source_row_number, first_event_on, last_event_on
     from (
         select
             file_hash,
@@ -17,7 +18,8 @@ inner join (
                 partition by {{ key }}
                 order by {{ supersession_order() }}
             ) as version_rank,
-            {{ merged_arrays('event_days', key) }} as event_days
+            min(first_event_on) over (partition by {{ key }}) as first_event_on,
+            max(last_event_on) over (partition by {{ key }}) as last_event_on
         from {{ relation }}
     ) as versions_ranked
     where version_rank = 1

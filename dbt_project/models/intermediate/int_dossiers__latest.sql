@@ -6,7 +6,7 @@ with versions as {{ not_materialized() }} (
     -- An open version (status below 7) may be in progress at any later evaluation date: its span
     -- reaches the far future, so every period from its receipt on is recomputed when it changes.
     {{ versions_to_decide(ref('stg_raw__dossiers'), 'dossier_id',
-        dbt.array_construct(['received_on', 'finished_on', 'returned_on', "case when status < 7 then date '9999-12-31' end"], 'date')) }}
+        ['received_on', 'finished_on', 'returned_on', "case when status < 7 then date '9999-12-31' end"]) }}
 ),
 
 latest as (

@@ -1,8 +1,8 @@
 -- The periods a build recomputes whole (kpi_results, fct_form06_statistics). A full build: every
 -- period. An incremental one: those whose evaluation date the new data date moved, and those an
 -- item of a changed file spans, from the earliest to the latest day of any of its versions'
--- events (event_days gathers them across versions, the replaced winner's included; an open
--- dossier's reaches the far future, since it is in progress at every later evaluation date).
+-- events (first_event_on to last_event_on, over every version, the replaced winner's included; an
+-- open dossier's reaches the far future, since it is in progress at every later evaluation date).
 -- A progress report touches its milestone's deadline, a self-report its period (and so every
 -- cumulative period containing it).
 with changed_files as (
@@ -10,17 +10,18 @@ with changed_files as (
 ),
 
 touched_spans as (
-    select distinct {{ array_min('event_days') }} as first_day, {{ array_max('event_days') }} as last_day
+    select distinct first_day, last_day
     from (
-        select event_days from {{ ref('int_dossiers__latest') }} where file_hash in (select file_hash from changed_files)
+        select first_event_on as first_day, last_event_on as last_day
+        from {{ ref('int_dossiers__latest') }} where file_hash in (select file_hash from changed_files)
         union all
-        select event_days from {{ ref('int_pakn__latest') }} where file_hash in (select file_hash from changed_files)
+        select first_event_on, last_event_on from {{ ref('int_pakn__latest') }} where file_hash in (select file_hash from changed_files)
         union all
-        select event_days from {{ ref('int_ratings__latest') }} where file_hash in (select file_hash from changed_files)
+        select first_event_on, last_event_on from {{ ref('int_ratings__latest') }} where file_hash in (select file_hash from changed_files)
         union all
-        select {{ dbt.array_construct(['deadline'], 'date') }} from {{ ref('int_plan_obligations') }} where file_hash in (select file_hash from changed_files)
+        select deadline, deadline from {{ ref('int_plan_obligations') }} where file_hash in (select file_hash from changed_files)
         union all
-        select {{ dbt.array_construct(['periods.start_on', 'periods.end_on'], 'date') }}
+        select periods.start_on, periods.end_on
         from {{ ref('int_self_reports__latest') }} as reports
         inner join {{ ref('int_periods') }} as periods using (period_code)
         where reports.file_hash in (select file_hash from changed_files)
