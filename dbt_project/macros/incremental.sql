@@ -60,7 +60,7 @@
 
     select
         new_versions.* exclude (first_event_on, last_event_on),
-        -- least and greatest skip a null: a version not yet applied has no days of its own here
+        -- a version no earlier build applied joins no span: least and greatest skip the null
         least(new_versions.first_event_on, already_applied.first_event_on) as first_event_on,
         greatest(new_versions.last_event_on, already_applied.last_event_on) as last_event_on
     from new_versions
