@@ -137,12 +137,17 @@ def bench_scale(scale: int, runs: int) -> dict:
     env = run_environment(work)
 
     full, incremental, baseline, kpis = Measured(), Measured(), Measured(), Measured()
+    baseline_out = work / "baseline.parquet"
+    # Each full run beside a baseline run: the machine's speed drifts over the half hour the
+    # full runs take, and the ratio should not depend on which phase ran in a slow spell.
     for run in range(runs):
         print(f"[{scale:,}] full run {run + 1}/{runs}", flush=True)
         warehouse_dir = work / "warehouse"
         shutil.rmtree(warehouse_dir, ignore_errors=True)
         command, run_env = pipeline(year, warehouse_dir / "cchc.duckdb")
         timed(command, {**env, **run_env}, full)
+        print(f"[{scale:,}] baseline run {run + 1}/{runs}", flush=True)
+        timed([sys.executable, "-m", "bench.baseline", str(year), str(baseline_out)], {}, baseline)
     snapshot = work / "warehouse-year"
     shutil.rmtree(snapshot, ignore_errors=True)
     shutil.copytree(warehouse_dir, snapshot)
@@ -169,10 +174,6 @@ def bench_scale(scale: int, runs: int) -> dict:
     for _ in range(max(runs, 5)):
         timed(["make", "--no-print-directory", "kpis", f"PERIOD={PERIOD}", "FORMAT=csv"], kpis_env, kpis)
 
-    baseline_out = work / "baseline.parquet"
-    for run in range(runs):
-        print(f"[{scale:,}] baseline run {run + 1}/{runs}", flush=True)
-        timed([sys.executable, "-m", "bench.baseline", str(year), str(baseline_out)], {}, baseline)
     identical = same_kpis(snapshot / "cchc.duckdb", baseline_out)
     # The nightly (incremental) result against the baseline over every drop, at scale.
     nightly_out = work / "baseline-nightly.parquet"
@@ -283,7 +284,8 @@ def write_results(results: list[dict], runs: int, startup: Measured, snapshots: 
         f"Each time is the median of {runs} runs of a whole process (start-up included); memory is the peak",
         "of the resident memory of the process and all its children at once (sampled every 0.2 s). Data: `make bench-data SCALE=...`, a synthetic",
         "2024 with one drop per working day; *full* = every drop but the last, into an empty warehouse;",
-        "*nightly* = the last drop on top of that year; *baseline* = `bench/baseline.py` on the same files.",
+        "*nightly* = the last drop on top of that year; *baseline* = `bench/baseline.py` on the same files,",
+        "each baseline run right after a full run.",
         "",
         "*baseline = pipeline*: `kpi_results` equals the baseline's rows, row for row, after the full run and",
         "after the nightly one (the baseline run again over every drop).",

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.ingest.dialects import RejectedFile, _read_dvcqg_lines, parse_file, read_dvcqg
+from pipelines.ingest.dialects import RejectedFile, _read_dvcqg_lines, parse_file, read_dvcqg, read_dvcqg_files
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry, hash_applicant_id
 from pipelines.ingest.rules import check_dossiers, check_pakn, check_ratings, parse_datetime
 
@@ -279,6 +279,36 @@ def test_dvcqg_fast_reader_and_line_reader_agree(odd_line):
     for text in (good + "\n", f"{good}\n{odd_line}\n"):
         assert_frame_equal(read_dvcqg(text.encode()), _read_dvcqg_lines(text))
     assert read_dvcqg((good + "\n").encode()).row(0, named=True)["dossier_id"] == "A1"
+
+
+def test_dvcqg_files_read_together_equal_each_read_alone():
+    """One call of the reader for a drop's JSON Lines exports must give every file the frame it
+    gets alone, whatever each file's blank lines, byte-order mark, line ends or normal form."""
+    samples = sorted(Path("data/raw/2024-06-20").glob("*.jsonl"))
+    assert len(samples) > 10
+    line = {"MaHoSo": "A1", "TenLinhVuc": "Hộ tịch", "DonViXuLy": "SNV", "TrangThaiHoSo": 10}
+    nfc = json.dumps(line, ensure_ascii=False)
+    hand_made = [
+        ("\ufeff" + nfc + "\n").encode(),  # a byte-order mark
+        f"\n{nfc}\n  \n\t\n{nfc}".encode(),  # blank lines, no newline at the end
+        f"{nfc}\r\n\r\n{nfc}\r\n".encode(),  # Windows line ends
+        b"",  # an empty export
+        unicodedata.normalize("NFD", nfc).encode(),  # one file in NFD among NFC ones
+        json.dumps({**line, "TenLinhVuc": "Ho\u0323 ti\u0323ch"}).encode(),  # an escape spelling a combining mark
+    ]
+    contents = [path.read_bytes() for path in samples] + hand_made
+    together = read_dvcqg_files(contents)
+    assert together is not None and len(together) == len(contents)
+    for content, frame in zip(contents, together):
+        assert_frame_equal(frame, read_dvcqg(content))
+    assert [frame.height for frame in together[-6:]] == [1, 2, 2, 0, 1, 1]
+
+
+@pytest.mark.parametrize("odd", [b'{"MaHoSo": "A1"}\n{bad json\n', b'{"MaHoSo": "A1"}\nnull\n', "Mã".encode("utf-16")])
+def test_dvcqg_files_needing_care_are_not_read_together(odd):
+    """A file the fast reader cannot take whole is left to read_dvcqg, which keeps its bad lines
+    (or rejects it) file by file."""
+    assert read_dvcqg_files([b'{"MaHoSo": "A1"}\n', odd]) is None
 
 
 def test_a_due_date_ahead_of_the_drop_is_normal_and_an_event_on_the_drop_day_is_fine():

@@ -16,6 +16,7 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
@@ -239,8 +240,33 @@ def read_dvcqg(content: bytes) -> pl.DataFrame:
         frame = pl.read_ndjson(text.content, schema=_DVCQG_SCHEMA)
     except (pl.exceptions.PolarsError, ValueError):
         return _read_dvcqg_lines(text.content.decode("utf-8"))
+    return _dvcqg_laid_out(frame, [text])
+
+
+def read_dvcqg_files(contents: list[bytes]) -> list[pl.DataFrame] | None:
+    """Several JSON Lines exports in one call of Polars' reader, each file's frame as read_dvcqg
+    gives it: a call costs milliseconds whatever the file's size, and a drop brings twenty small
+    files. None when any of them needs read_dvcqg's own care (not UTF-8, a line too long or not an
+    object of the expected shape): each is then read alone."""
+    try:
+        for content in contents:
+            check_line_lengths(content)
+        texts = [_utf8(content) for content in contents]
+        frame = pl.read_ndjson(b"\n".join(text.content for text in texts), schema=_DVCQG_SCHEMA)
+    except (RejectedFile, pl.exceptions.PolarsError, ValueError):
+        return None
+    # Polars skips blank lines, as _read_dvcqg_lines does: each file's rows are its other lines.
+    counts = [sum(1 for line in text.content.split(b"\n") if line.strip()) for text in texts]
+    if sum(counts) != frame.height:
+        return None
+    laid_out = _dvcqg_laid_out(frame, texts)
+    starts = accumulate(counts, initial=0)
+    return [laid_out.slice(start, count).with_columns(pl.col("row_number") - start) for start, count in zip(starts, counts)]
+
+
+def _dvcqg_laid_out(frame: pl.DataFrame, texts: list[_Utf8]) -> pl.DataFrame:
     # A \u escape may spell a character NFC changes, unseen by the check of the file's text.
-    already_nfc = text.is_nfc and b"\\u" not in text.content
+    already_nfc = all(text.is_nfc and b"\\u" not in text.content for text in texts)
     path = pl.element().struct.field("DuongDanTepTinKetQua").str.strip_chars()
     digitized = pl.col("DanhSachGiayToKetQua").list.eval(path.is_not_null() & (path != "")).list.any().fill_null(False)
     return _laid_out(
