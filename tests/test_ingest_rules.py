@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from pipelines.config import PROJECT_ROOT
 from pipelines.ingest.dialects import RejectedFile, _read_dvcqg_lines, parse_file, read_dvcqg, read_dvcqg_files
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry, hash_applicant_id
 from pipelines.ingest.rules import check_dossiers, check_pakn, check_ratings, parse_datetime
@@ -284,7 +285,7 @@ def test_dvcqg_fast_reader_and_line_reader_agree(odd_line):
 def test_dvcqg_files_read_together_equal_each_read_alone():
     """One call of the reader for a drop's JSON Lines exports must give every file the frame it
     gets alone, whatever each file's blank lines, byte-order mark, line ends or normal form."""
-    samples = sorted(Path("data/raw/2024-06-20").glob("*.jsonl"))
+    samples = sorted((PROJECT_ROOT / "data" / "raw" / "2024-06-20").glob("*.jsonl"))
     assert len(samples) > 10
     line = {"MaHoSo": "A1", "TenLinhVuc": "Hộ tịch", "DonViXuLy": "SNV", "TrangThaiHoSo": 10}
     nfc = json.dumps(line, ensure_ascii=False)
