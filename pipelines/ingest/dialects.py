@@ -100,7 +100,7 @@ DISTRICT_HEADER_SEARCH_ROWS = 20
 def parse_file(path: Path, content: bytes, units: UnitRegistry) -> ParsedFile:
     """Reads one export; its format comes from its extension and header, never its name."""
     suffix = path.suffix.casefold()
-    if suffix == ".jsonl":
+    if is_json_lines(path):
         check_line_lengths(content)
         return ParsedFile("dossiers", "dvcqg", read_dvcqg(content))
     if suffix == ".csv":
@@ -110,6 +110,18 @@ def parse_file(path: Path, content: bytes, units: UnitRegistry) -> ParsedFile:
         check_workbook_size(content)
         return ParsedFile("dossiers", "district", read_district_workbook(content, units))
     raise RejectedFile("unrecognised format (the file name's extension): expected .jsonl, .csv or .xlsx")
+
+
+def is_json_lines(path: Path) -> bool:
+    """A JSON Lines export (dvcqg dossiers), by its extension, as parse_file decides."""
+    return path.suffix.casefold() == ".jsonl"
+
+
+def parse_json_lines_files(contents: list[bytes]) -> list[ParsedFile] | None:
+    """parse_file for several JSON Lines exports at once (read_dvcqg_files); None when any needs
+    reading alone."""
+    frames = read_dvcqg_files(contents)
+    return None if frames is None else [ParsedFile("dossiers", "dvcqg", frame) for frame in frames]
 
 
 def check_line_lengths(content: bytes) -> None:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
-from pipelines.ingest.dialects import ParsedFile, RejectedFile, parse_file, read_dvcqg_files
+from pipelines.ingest.dialects import ParsedFile, RejectedFile, is_json_lines, parse_file, parse_json_lines_files
 from pipelines.ingest.reference import PlanCatalogue, SectorCatalogue, UnitRegistry
 from pipelines.ingest.rules import (
     CheckedRows,
@@ -461,16 +461,16 @@ def _split_by_file(frame: pl.DataFrame, offsets: list[int], counts: list[int]) -
 
 
 def _read_json_lines_together(batch: list[tuple[DropFile, dict]]) -> dict[int, ParsedFile]:
-    """The batch's JSON Lines exports read in one call (dialects.read_dvcqg_files), by their index
-    in the batch; none when any needs reading alone, which then says what is wrong with it."""
-    indexes = [index for index, (file, _) in enumerate(batch) if file.path.suffix.casefold() == ".jsonl"]
+    """The batch's JSON Lines exports parsed in one call (dialects.parse_json_lines_files), by their
+    index in the batch; none when any needs reading alone, which then says what is wrong with it."""
+    indexes = [index for index, (file, _) in enumerate(batch) if is_json_lines(file.path)]
     if len(indexes) < 2:
         return {}
     try:
-        frames = read_dvcqg_files([_read(batch[index][0].path, batch[index][1]["size"]) for index in indexes])
+        parsed = parse_json_lines_files([_read(batch[index][0].path, batch[index][1]["size"]) for index in indexes])
     except (OSError, RejectedFile):
         return {}
-    return {} if frames is None else {index: ParsedFile("dossiers", "dvcqg", frame) for index, frame in zip(indexes, frames)}
+    return {} if parsed is None else dict(zip(indexes, parsed))
 
 
 def _read(path: Path, size: int) -> bytes:
