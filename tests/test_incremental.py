@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines.defs.project import DBT_PROJECT_DIR
 from tests.conftest import materialize
 
 COMPARED = [
@@ -131,6 +134,55 @@ def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
     # SNV owes eight milestones due in Q1, all past due at 29 March: 1.1 done on time, 4.1 late
     # (5 March for 29 February), the others not reported. The self-report as sent.
     assert plan_rows == [("TASKS_ONTIME", 1, 8), ("TRAIN_DIGITAL", 90, 100)], "the night's plan files reached kpi_results"
+
+
+def failing_rows(build: Path, tests: list[str], work: Path) -> dict[str, int]:
+    """Runs dbt's data tests ``tests`` on a build file: each test's number of failing rows."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "test", "--select", *tests,
+         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        cwd=DBT_PROJECT_DIR, env={"PATH": str(Path(sys.executable).parent), "HOME": str(work), "CCHC_BUILD_DB": str(build)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    failures = {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["unique_id"].startswith("test.")}
+    assert set(failures) == set(tests), result.stdout[-3000:]
+    return failures
+
+
+# The big tables' unique tests, and the raw source whose new files name the keys they check.
+KEY_TESTS = {
+    "unique_int_dossiers__latest_dossier_id": ("intermediate.int_dossiers__latest", "raw.dossiers"),
+    "unique_fct_dossiers_dossier_id": ("marts.fct_dossiers", "raw.dossiers"),
+    "unique_int_ratings__latest_dossier_id": ("intermediate.int_ratings__latest", "raw.ratings"),
+}
+
+
+def test_an_incremental_build_tests_the_keys_its_new_files_mention(drops, tmp_path):
+    """A latest-state table changes only at the keys a build's new files mention, so an incremental
+    build's unique tests read those keys, not the year: a duplicate there fails the test; one
+    elsewhere is left to the full builds, which test every row."""
+    raw = tmp_path / "raw"
+    environment = {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(tmp_path / "cchc.duckdb")}
+    for night in (drops[:2], drops[2:3]):
+        for drop in night:
+            shutil.copytree(drop, raw / drop.name)
+        assert materialize(environment).success
+    build = tmp_path / "cchc.build.duckdb"
+    with duckdb.connect(str(build)) as con:
+        # Unrecorded, the last night's build is to be done again: its files are the new ones.
+        con.execute("delete from audit.dbt_build_state where built_at = (select max(built_at) from audit.dbt_build_state)")
+        for table, source in KEY_TESTS.values():
+            new_keys = f"select dossier_id from {source} where drop_date = date '{drops[2].name}'"
+            (mentioned,) = con.execute(f"select min(dossier_id) from {table} where dossier_id in ({new_keys})").fetchone()
+            (elsewhere,) = con.execute(f"select min(dossier_id) from {table} where dossier_id not in ({new_keys})").fetchone()
+            assert mentioned and elsewhere
+            con.execute(f"insert into {table} select * from {table} where dossier_id in (?, ?)", [mentioned, elsewhere])
+
+    assert failing_rows(build, list(KEY_TESTS), tmp_path / "incremental") == dict.fromkeys(KEY_TESTS, 1)
+    with duckdb.connect(str(build)) as con:
+        con.execute("drop table audit.dbt_build_state")  # a build file without a record: a full build's tests
+    assert failing_rows(build, list(KEY_TESTS), tmp_path / "full") == dict.fromkeys(KEY_TESTS, 2)
 
 
 NIGHT = datetime(2024, 6, 21, 1, 30)

@@ -85,15 +85,25 @@
     {{ return(("least(" ~ event_days | join(", ") ~ ")", "greatest(" ~ event_days | join(", ") ~ ")")) }}
 {%- endmacro %}
 
-{# The staging tests (dbt_project.yml, meta only_rows_of_changed_files) check, in an incremental
-   build, the rows of the files new to it: the rows already checked stay checked. They run before
-   int_changed_files is built, so they read the manifest itself. dbt's own macro otherwise: a
-   test's `where`, or the whole relation. #}
+{# A test's rows in an incremental build (the rows already checked stay checked):
+   - the staging tests (dbt_project.yml, meta only_rows_of_changed_files) check the rows of the
+     files new to the build;
+   - a test with meta only_keys_of_changed_files (the name of a raw source) checks the rows whose
+     key (the test's column) those files mention: a latest-state table changes only there, and a
+     duplicate there has at least one row there.
+   They run before int_changed_files is built, so they read the manifest itself. dbt's own macro
+   otherwise: a test's `where`, or the whole relation. #}
 {% macro get_where_subquery(relation) -%}
     {%- set meta = config.get('meta') -%}
-    {%- if meta is mapping and meta.get('only_rows_of_changed_files') and is_incremental_build() -%}
+    {%- if meta is mapping and is_incremental_build() -%}
         {%- set changed = "select lake_file from " ~ source('audit', 'ingested_files') ~ " where " ~ is_changed_file() -%}
-        {{ return("(select * from " ~ relation ~ " where lake_file in (" ~ changed ~ ")) dbt_subquery") }}
+        {%- if meta.get('only_rows_of_changed_files') -%}
+            {{ return("(select * from " ~ relation ~ " where lake_file in (" ~ changed ~ ")) dbt_subquery") }}
+        {%- elif meta.get('only_keys_of_changed_files') -%}
+            {%- set key = model.test_metadata.kwargs.column_name -%}
+            {%- set mentioned = "select " ~ key ~ " from " ~ source('raw', meta.get('only_keys_of_changed_files')) ~ " where lake_file in (" ~ changed ~ ")" -%}
+            {{ return("(select * from " ~ relation ~ " where " ~ key ~ " in (" ~ mentioned ~ ")) dbt_subquery") }}
+        {%- endif -%}
     {%- endif -%}
     {{ return(dbt.default__get_where_subquery(relation)) }}
 {%- endmacro %}
