@@ -89,10 +89,11 @@
    - the staging tests (dbt_project.yml, meta only_rows_of_changed_files) check the rows of the
      files new to the build;
    - a test with meta only_keys_of_changed_files (the name of a raw source) checks the rows whose
-     key (the test's column) those files mention: a latest-state table changes only there, and a
-     duplicate there has at least one row there.
-   They run before int_changed_files is built, so they read the manifest itself. dbt's own macro
-   otherwise: a test's `where`, or the whole relation. #}
+     key (the test's column) those files mention: a latest-state table, merged by key, changes
+     only at those keys, so a key it holds twice after this build (earlier builds left it
+     unique) is one of them.
+   The staging tests run before int_changed_files is built, so both kinds read the manifest
+   itself. dbt's own macro otherwise: a test's `where`, or the whole relation. #}
 {% macro get_where_subquery(relation) -%}
     {%- set meta = config.get('meta') -%}
     {%- if meta is mapping and is_incremental_build() -%}
