@@ -74,7 +74,16 @@ def test_a_bad_drop_is_flagged_and_alerted_but_the_rest_publishes(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_loaded_row_that_breaks_a_rule_stops_the_build_before_publishing(tmp_path):
+@pytest.mark.parametrize(
+    "received_at, due_at",
+    [
+        pytest.param(dt.datetime(2024, 6, 3), dt.datetime(2024, 6, 1), id="due before received"),
+        # the marts count a period's dossiers up to its evaluation date, on the rule that none is
+        # received after the data date
+        pytest.param(dt.datetime(2024, 6, 22), dt.datetime(2024, 6, 28), id="received after its drop"),
+    ],
+)
+def test_a_loaded_row_that_breaks_a_rule_stops_the_build_before_publishing(tmp_path, received_at, due_at):
     """The rules run at ingestion; dbt's staging tests prove them. A row planted in the lake past the
     rules (as a bug in them would let it through) fails the build, and analysts keep the last warehouse."""
     raw = tmp_path / "raw"
@@ -86,7 +95,7 @@ def test_a_loaded_row_that_breaks_a_rule_stops_the_build_before_publishing(tmp_p
     lake = Lake(tmp_path / "w" / "lake")
     row = {
         "row_number": 1, "dossier_id": "PLANTED-1", "unit_code": "001", "channel": 1, "status": 4,
-        "received_at": dt.datetime(2024, 6, 3), "due_at": dt.datetime(2024, 6, 1),
+        "received_at": received_at, "due_at": due_at,
         "drop_date": dt.date(2024, 6, 21), "source_file": "planted.csv", "file_hash": "planted",
     }  # fmt: skip
     lake.data_path("dossiers", "planted").parent.mkdir(parents=True, exist_ok=True)

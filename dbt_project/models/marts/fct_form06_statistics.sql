@@ -22,36 +22,43 @@ with periods as (
     where state <> 'not_started' and {{ is_recomputed_period() }}
 ),
 
+-- Periods holding the same days share one count: those with the same start and evaluation date E
+-- (while a year runs, its half-year, nine months and year).
+windows as (
+    select distinct start_on, evaluation_on from periods
+),
+
 dossiers as (
     select unit_code, sector_code, channel, status, received_on, due_on, finish_on, is_withdrawn_or_stopped
     from {{ ref('int_dossiers__latest') }}
     where is_received
 ),
 
--- Each dossier with each period it takes part in: received by E, and not resolved before the
--- period (withdrawn or stopped ones only in the period they were received in).
+-- Each dossier with each window it takes part in: received by E, and not resolved before the
+-- start (withdrawn or stopped ones only in the window they were received in).
 facts as (
     select
-        periods.period_code,
+        windows.start_on,
+        windows.evaluation_on,
         dossiers.unit_code,
         dossiers.sector_code,
         dossiers.channel,
         dossiers.due_on,
         dossiers.finish_on,
         dossiers.is_withdrawn_or_stopped,
-        dossiers.received_on >= periods.start_on as is_received_in_period,
-        dossiers.finish_on <= periods.evaluation_on as is_resolved_by_evaluation,
-        periods.evaluation_on
+        dossiers.received_on >= windows.start_on as is_received_in_period,
+        dossiers.finish_on <= windows.evaluation_on as is_resolved_by_evaluation
     from dossiers
     -- two plain inequalities (an open dossier's finish is the far future): DuckDB joins them as a
-    -- range join instead of testing every dossier against every period
-    inner join periods
-        on dossiers.received_on <= periods.evaluation_on
-        and coalesce(dossiers.finish_on, date '9999-12-31') >= periods.start_on
+    -- range join instead of testing every dossier against every window
+    inner join windows
+        on dossiers.received_on <= windows.evaluation_on
+        and coalesce(dossiers.finish_on, date '9999-12-31') >= windows.start_on
     where not dossiers.is_withdrawn_or_stopped
     union all
     select
-        periods.period_code,
+        windows.start_on,
+        windows.evaluation_on,
         dossiers.unit_code,
         dossiers.sector_code,
         dossiers.channel,
@@ -59,16 +66,16 @@ facts as (
         dossiers.finish_on,
         dossiers.is_withdrawn_or_stopped,
         true,
-        false,
-        periods.evaluation_on
+        false
     from dossiers
-    inner join periods on dossiers.received_on between periods.start_on and periods.evaluation_on
+    inner join windows on dossiers.received_on between windows.start_on and windows.evaluation_on
     where dossiers.is_withdrawn_or_stopped
 ),
 
-unit_sector_counts as (
+window_counts as (
     select
-        period_code,
+        start_on,
+        evaluation_on,
         unit_code,
         sector_code,
         count(*) filter (where not is_received_in_period and not is_withdrawn_or_stopped) as carried_over,
@@ -88,6 +95,12 @@ unit_sector_counts as (
         count(*) filter (where not is_withdrawn_or_stopped and coalesce(not is_resolved_by_evaluation, true)) as in_progress_total
     from facts
     group by all
+),
+
+unit_sector_counts as (
+    select periods.period_code, counts.*
+    from window_counts as counts
+    inner join periods on periods.start_on = counts.start_on and periods.evaluation_on = counts.evaluation_on
 ),
 
 -- Units, levels and the city, each in total and per sector, in one pass.

@@ -90,47 +90,62 @@ additive_counts as (
 
 -- EID_AUTH counts applicants: distinct per unit, and recounted within a level and across the city
 -- (one person applying to two units is one applicant of the city). Each applicant is first reduced
--- to one row per period and unit (a numerator when any of their dossiers there is): counting those
+-- to one row per window and unit (a numerator when any of their dossiers there is): counting those
 -- rows gives the distinct counts, far cheaper than count(distinct) over grouping sets.
+-- A window is the days from a period's start to its evaluation date E. No dossier is received after
+-- the data date D (quarantined at ingestion, proved by the staging test dossiers_row_rules), so a
+-- window holds all its period's dossiers, and periods with the same window share its count: while
+-- a year runs, its half-year, nine months and year.
+applicant_windows as (
+    select distinct start_on, evaluation_on from started_periods
+),
+
 applicants as (
     select
-        periods.period_code,
-        events.kpi_code,
+        windows.start_on,
+        windows.evaluation_on,
         events.unit_code,
         units.level,
         events.counting_key,
         bool_or(events.is_numerator) as is_numerator
     from {{ ref('int_kpi_events') }} as events
-    inner join started_periods as periods on events.event_on between periods.start_on and periods.end_on
+    inner join applicant_windows as windows on events.event_on between windows.start_on and windows.evaluation_on
     inner join units using (unit_code)
     where events.kpi_code = 'EID_AUTH'
     group by all
 ),
 
 level_applicants as (
-    select period_code, kpi_code, level, counting_key, bool_or(is_numerator) as is_numerator
+    select start_on, evaluation_on, level, counting_key, bool_or(is_numerator) as is_numerator
     from applicants
     group by all
 ),
 
 city_applicants as (
-    select period_code, kpi_code, counting_key, bool_or(is_numerator) as is_numerator
+    select start_on, evaluation_on, counting_key, bool_or(is_numerator) as is_numerator
     from level_applicants
     group by all
 ),
 
-applicant_counts as (
-    select period_code, kpi_code, unit_code, level, 0 as aggregation, count(*) filter (where is_numerator) as numerator, count(*) as denominator
+window_applicant_counts as (
+    select start_on, evaluation_on, unit_code, level, 0 as aggregation, count(*) filter (where is_numerator) as numerator, count(*) as denominator
     from applicants
     group by all
     union all
-    select period_code, kpi_code, null, level, 2, count(*) filter (where is_numerator), count(*)
+    select start_on, evaluation_on, null, level, 2, count(*) filter (where is_numerator), count(*)
     from level_applicants
     group by all
     union all
-    select period_code, kpi_code, null, null, 3, count(*) filter (where is_numerator), count(*)
+    select start_on, evaluation_on, null, null, 3, count(*) filter (where is_numerator), count(*)
     from city_applicants
     group by all
+),
+
+applicant_counts as (
+    select periods.period_code, 'EID_AUTH' as kpi_code, counts.unit_code, counts.level, counts.aggregation, counts.numerator, counts.denominator
+    from window_applicant_counts as counts
+    inner join started_periods as periods
+        on periods.start_on = counts.start_on and periods.evaluation_on = counts.evaluation_on
 ),
 
 -- Each count under the code of the result row it fills. The city's own dossiers (unit 01, level
