@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,20 @@ def run_cli(module: str, *args: str, env: dict[str, str]) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-m", module, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
     )
+
+
+def run_dbt(build: Path, work: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Runs dbt on the build file ``build`` (its target and logs under ``work``): the process, and
+    the results of its ``run_results.json`` (none when dbt stopped before writing one)."""
+    from pipelines.defs.project import DBT_PROJECT_DIR  # dagster-dbt's import only for the tests that run dbt
+
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), *args, "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        cwd=DBT_PROJECT_DIR, env={"PATH": str(Path(sys.executable).parent), "HOME": str(work), "CCHC_BUILD_DB": str(build)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    run_results = work / "target" / "run_results.json"
+    return result, json.loads(run_results.read_text())["results"] if run_results.exists() else []
 
 
 def materialize(environment: dict[str, str]) -> dg.ExecuteInProcessResult:

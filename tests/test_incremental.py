@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.defs.project import DBT_PROJECT_DIR
-from tests.conftest import materialize
+from tests.conftest import materialize, run_dbt
 
 COMPARED = [
     "marts.kpi_results", "marts.fct_dossiers", "marts.fct_form06_statistics", "marts.dim_periods", "marts.dim_units",
@@ -138,13 +135,7 @@ def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
 
 def failing_rows(build: Path, tests: list[str], work: Path) -> dict[str, int]:
     """Runs dbt's data tests ``tests`` on a build file: each test's number of failing rows."""
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "test", "--select", *tests,
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        cwd=DBT_PROJECT_DIR, env={"PATH": str(Path(sys.executable).parent), "HOME": str(work), "CCHC_BUILD_DB": str(build)},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    result, results = run_dbt(build, work, "test", "--select", *tests)
     failures = {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["unique_id"].startswith("test.")}
     assert set(failures) == set(tests), result.stdout[-3000:]
     return failures
