@@ -100,7 +100,7 @@ def test_a_loaded_row_that_breaks_a_rule_stops_the_build_before_publishing(tmp_p
     }  # fmt: skip
     lake.data_path("dossiers", "planted").parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame([row], schema={**LAKE_SCHEMAS["dossiers"], **PROVENANCE}).write_parquet(lake.data_path("dossiers", "planted"))
-    lake._record(ManifestEntry("planted", "2024-06-21", "planted.csv", "2024-06-21/planted.csv", "loaded", "dossiers", rows_read=1, rows_loaded=1))
+    lake._record([ManifestEntry("planted", "2024-06-21", "planted.csv", "2024-06-21/planted.csv", "loaded", "dossiers", rows_read=1, rows_loaded=1)])
 
     result = materialize(environment)
     assert not result.success

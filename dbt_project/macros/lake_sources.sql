@@ -1,8 +1,8 @@
 {# The sources, raw.<kind> and audit.ingested_files, on an engine that does not share DuckDB's
    build file. DuckDB's are views the ingestion made there (pipelines/ingest/lake.py, Lake.expose).
    Spark reads the lake's Parquet files where they are: one external table per kind over its
-   folder, with the schema the lake was written with, and a view that keeps the rows of the files
-   the manifest lists as loaded, with the same lake_file as DuckDB's. The pipeline describes the
+   folder, with the schema the lake was written with, and a view that keeps the rows of the lake
+   files the manifest lists, with the same lake_file as DuckDB's. The pipeline describes the
    lake in CCHC_SPARK_SOURCES (pipelines/engines.py) and copies the manifest beside it. #}
 {% macro register_lake_sources() -%}
     {{ return(adapter.dispatch('register_lake_sources', 'cchc_kpi')()) }}
@@ -23,9 +23,9 @@
             {%- do run_query("drop table if exists raw." ~ kind ~ "__files") -%}
             {%- do run_query("create table raw." ~ kind ~ "__files (" ~ files.columns ~ ") using parquet location '" ~ files.location ~ "'") -%}
             {%- do run_query(
-                "create or replace view raw." ~ kind ~ " as select files.*, concat('" ~ files.location ~ "/', file_hash, '.parquet') as lake_file"
-                ~ " from raw." ~ kind ~ "__files as files"
-                ~ " where file_hash in (select file_hash from audit.ingested_files where status = 'loaded' and kind = '" ~ kind ~ "')"
+                "create or replace view raw." ~ kind ~ " as select * from ("
+                ~ "select *, concat('" ~ files.location ~ "/', _metadata.file_name) as lake_file from raw." ~ kind ~ "__files"
+                ~ ") as files where lake_file in (select lake_file from audit.ingested_files where status = 'loaded')"
             ) -%}
             {#- read from the lake once: every staging test and model after reads Spark's cache (memory,
                 then local disk), not the thousands of small files a year holds again -#}

@@ -1,8 +1,13 @@
-"""The Parquet lake: one immutable Parquet file per accepted input file, and a manifest.
+"""The Parquet lake: immutable Parquet files, one per kind of rows for each batch of a drop's
+files read together, and a manifest with an entry per input file.
 
-Crash safety comes from ordering: data files are written under a temporary name and renamed into
-place, and only then is the file's manifest entry written (the same way). A file without a
-manifest entry was never ingested; the next run simply does it again.
+Fewer, larger files than one per export: every query over a year of drops opened each of them
+(≈ 7,500 at 5M dossiers), and that, not the rows, was most of a staging test's time.
+
+Crash safety comes from ordering: a batch's data files are written under a temporary name and
+renamed into place, and only then are its files' manifest entries written, together in one
+manifest file (the same way). A data file no manifest entry names was left by a killed run: it is
+never read, and the next run removes it and reads its input files again.
 """
 
 from __future__ import annotations
@@ -108,8 +113,11 @@ class ManifestEntry:
     rows_online_without_level: int = 0
     size: int = 0
     modified_ns: int = 0
-    # Reading, checking and writing this file; a batch's check time is shared by rows (see _ingest_batch).
+    # Reading, checking and writing this file; a batch's check and write times are shared by rows.
     ingest_seconds: float = 0.0
+    # The lake file holding its rows, <kind>/<lake_name>.parquet, shared by the files of its batch
+    # (None in a lake written before batches: named by its own file_hash).
+    lake_name: str | None = None
     # Microseconds: incremental builds compare it with the last build's (pipelines/incremental.py).
     ingested_at: str = field(default_factory=lambda: dt.datetime.now().isoformat(timespec="microseconds"))
 
@@ -214,28 +222,45 @@ class Lake:
     def __init__(self, root: Path):
         self.root = root
         self.manifest_dir = root / "manifest"
-        self._entries: dict[str, ManifestEntry] | None = None  # by file name; read once, a year is thousands
+        self._entries: dict[str, list[ManifestEntry]] | None = None  # by manifest file name; read once
 
     def entries(self) -> list[ManifestEntry]:
         if self._entries is None:
             paths = self.manifest_dir.glob("*.json") if self.manifest_dir.is_dir() else []
-            self._entries = {p.name: ManifestEntry(**json.loads(p.read_text(encoding="utf-8"))) for p in paths}
-        return [self._entries[name] for name in sorted(self._entries)]
+            self._entries = {p.name: _manifest_entries(json.loads(p.read_text(encoding="utf-8"))) for p in paths}
+        return [entry for name in sorted(self._entries) for entry in self._entries[name]]
 
     def folder(self, kind: str) -> Path:
         """The folder of one kind's files (Spark reads it whole and keeps the manifest's loaded files)."""
         return self.root / kind
 
-    def data_path(self, kind: str, file_hash: str) -> Path:
-        return self.folder(kind) / f"{file_hash}.parquet"
+    def data_path(self, kind: str, lake_name: str) -> Path:
+        return self.folder(kind) / f"{lake_name}.parquet"
 
-    def _record(self, entry: ManifestEntry) -> ManifestEntry:
-        key = hashlib.sha256(f"{entry.path}\0{entry.file_hash}".encode()).hexdigest()[:32]
-        text = json.dumps(asdict(entry), ensure_ascii=False, indent=1)
+    def lake_path(self, entry: ManifestEntry, kind: str | None = None) -> Path:
+        """The lake file holding a loaded entry's rows (kind "quarantine": its quarantined rows)."""
+        return self.data_path(kind or entry.kind, entry.lake_name or entry.file_hash)
+
+    def _record(self, entries: list[ManifestEntry]) -> list[ManifestEntry]:
+        """Writes entries into one manifest file: a batch's entries are recorded all or none."""
+        key = hashlib.sha256("\0".join(f"{e.path}\0{e.file_hash}" for e in entries).encode()).hexdigest()[:32]
+        text = json.dumps([asdict(entry) for entry in entries], ensure_ascii=False, indent=1)
         _write_atomically(self.manifest_dir / f"{key}.json", lambda p: p.write_text(text, encoding="utf-8"))
         if self._entries is not None:
-            self._entries[f"{key}.json"] = entry
-        return entry
+            self._entries[f"{key}.json"] = entries
+        return entries
+
+    def _remove_unrecorded(self) -> None:
+        """Removes what a killed run left: half-written files, and data files whose batch it never
+        recorded (the next batch holding their input files may be another, under another name)."""
+        for leftover in self.root.glob("*/.*.tmp"):
+            leftover.unlink()
+        recorded = {self.lake_path(e) for e in self.entries() if e.status == "loaded"}
+        recorded |= {self.lake_path(e, "quarantine") for e in self.entries() if e.rows_quarantined}
+        for kind in (*KINDS, "quarantine"):
+            for path in self.folder(kind).glob("*.parquet"):
+                if path not in recorded:
+                    path.unlink()
 
     def ingest(
         self,
@@ -252,8 +277,7 @@ class Lake:
         core; a nightly drop is read in this process, which is faster than starting the pool.
         """
         plan = plan or PlanCatalogue.from_seeds(units)
-        for leftover in self.root.glob("*/.*.tmp"):  # half-written by a killed run, never renamed in
-            leftover.unlink()
+        self._remove_unrecorded()
         entries = self.entries()
         # A file unchanged since it was recorded (same path, size, mtime) is not read again: a
         # nightly run reads only the new drop, not the whole year.
@@ -273,7 +297,7 @@ class Lake:
                 entry = _unreadable(file, problem)
                 if (file.relative, entry.file_hash) not in seen:
                     seen.add((file.relative, entry.file_hash))
-                    written.append(self._record(entry))
+                    written.extend(self._record([entry]))
                 continue
             if (file.relative, file_hash) in seen:
                 continue
@@ -283,7 +307,7 @@ class Lake:
                 size=stat.st_size, modified_ns=stat.st_mtime_ns,
             )  # fmt: skip
             if file_hash in loaded_hashes:
-                written.append(self._record(_resent(base, loaded_hashes[file_hash])))
+                written.extend(self._record([_resent(base, loaded_hashes[file_hash])]))
             elif file_hash in first_with_hash:
                 repeats.append((file, base))  # decided once the first file with this content is
             else:
@@ -299,18 +323,18 @@ class Lake:
                 context = multiprocessing.get_context("spawn")  # never fork a process running threads
                 with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(self.root, units, sectors, plan, salt)) as pool:
                     for entries in pool.map(_ingest_in_worker, batches):
-                        written.extend(self._record(entry) for entry in entries)
+                        written.extend(self._record(entries))
                         advance(len(entries))
             else:
                 for batch in batches:
-                    written.extend(self._record(entry) for entry in self._ingest_batch(batch, units, sectors, plan, salt))
+                    written.extend(self._record(self._ingest_batch(batch, units, sectors, plan, salt)))
                     advance(len(batch))
         loaded_hashes.update({e.file_hash: e.path for e in written if e.status == "loaded"})
         for file, base in repeats:
             if base["file_hash"] in loaded_hashes:
-                written.append(self._record(_resent(base, loaded_hashes[base["file_hash"]])))
+                written.extend(self._record([_resent(base, loaded_hashes[base["file_hash"]])]))
             else:
-                written.extend(self._record(entry) for entry in self._ingest_batch([(file, base)], units, sectors, plan, salt))
+                written.extend(self._record(self._ingest_batch([(file, base)], units, sectors, plan, salt)))
         return written
 
     def _ingest_batch(self, batch: list[tuple[DropFile, dict]], units, sectors, plan, salt) -> list[ManifestEntry]:
@@ -319,7 +343,9 @@ class Lake:
         Each file is parsed (or rejected) on its own, but for the JSON Lines exports, read in one
         call when none needs reading alone. The rows of the files of one dialect are then checked
         together, since every rule looks at one row: one pass over a drop's twenty small dvcqg
-        files costs a fraction of twenty. Each file's rows are split back out by row number.
+        files costs a fraction of twenty. Each file's rows are split back out by row number, to be
+        numbered as in their file again and to carry its provenance, and the batch's rows of each
+        kind are written to one lake file.
         """
         entries: dict[int, ManifestEntry] = {}
         parsed_by_shape: dict[tuple, list[tuple[int, ParsedFile, float]]] = defaultdict(list)
@@ -344,6 +370,8 @@ class Lake:
                 continue
             parsed_by_shape[(parsed.kind, parsed.dialect, tuple(parsed.rows.columns))].append((index, parsed, _since(started)))
 
+        lake_name = hashlib.sha256("\0".join(base["file_hash"] for _, base in batch).encode()).hexdigest()
+        to_write: dict[str, list[pl.DataFrame]] = defaultdict(list)  # by kind, "quarantine" too
         for (kind, dialect, _), group in parsed_by_shape.items():
             started = time.perf_counter()
             # Row numbers shifted past the previous file's, so each file's rows are a range again.
@@ -358,8 +386,12 @@ class Lake:
             check_seconds_per_row = _since(started) / max(rows.height, 1)
             for (index, parsed, parse_seconds), offset, loaded, quarantined in zip(group, offsets, loaded_by_file, quarantined_by_file):
                 file, base = batch[index]
-                started = time.perf_counter()
-                self._write(kind, file, base["file_hash"], loaded, quarantined, offset)
+                provenance = dict(drop_date=pl.lit(file.drop_date), source_file=pl.lit(file.name), file_hash=pl.lit(base["file_hash"]))
+                unshifted = pl.col("row_number") - offset
+                to_write[kind].append(loaded.with_columns(unshifted).cast(LAKE_SCHEMAS[kind]).with_columns(**provenance))
+                if quarantined.height:
+                    quarantined = quarantined.with_columns(unshifted, kind=pl.lit(kind)).select(list(LAKE_SCHEMAS["quarantine"]))
+                    to_write["quarantine"].append(quarantined.cast(LAKE_SCHEMAS["quarantine"]).with_columns(**provenance))
                 entries[index] = ManifestEntry(
                     **base,
                     status="loaded",
@@ -369,18 +401,17 @@ class Lake:
                     rows_loaded=loaded.height,
                     rows_quarantined=quarantined.height,
                     rows_online_without_level=online_without_level(loaded) if kind == "dossiers" else 0,
-                    ingest_seconds=round(parse_seconds + _since(started) + check_seconds_per_row * parsed.rows.height, 4),
+                    ingest_seconds=parse_seconds + check_seconds_per_row * parsed.rows.height,
+                    lake_name=lake_name,
                 )
-        return [entries[index] for index in range(len(batch))]
 
-    def _write(self, kind: str, file: DropFile, file_hash: str, loaded: pl.DataFrame, quarantined: pl.DataFrame, offset: int) -> None:
-        """One file's rows into the lake, numbered as in the file again."""
-        provenance = [pl.lit(file.drop_date).alias("drop_date"), pl.lit(file.name).alias("source_file"), pl.lit(file_hash).alias("file_hash")]
-        unshifted = pl.col("row_number") - offset
-        _write_parquet(loaded.with_columns(unshifted).cast(LAKE_SCHEMAS[kind]).with_columns(provenance), self.data_path(kind, file_hash))
-        if quarantined.height:  # most files quarantine nothing: no empty file for them
-            quarantined = quarantined.with_columns(unshifted, pl.lit(kind).alias("kind")).select(list(LAKE_SCHEMAS["quarantine"]))
-            _write_parquet(quarantined.with_columns(provenance), self.data_path("quarantine", file_hash))
+        started = time.perf_counter()
+        for kind, frames in to_write.items():  # no quarantine file for a batch that quarantined nothing
+            _write_parquet(pl.concat(frames), self.data_path(kind, lake_name))
+        write_seconds_per_row = _since(started) / max(sum(entry.rows_read for entry in entries.values()), 1)
+        for entry in entries.values():
+            entry.ingest_seconds = round(entry.ingest_seconds + write_seconds_per_row * entry.rows_read, 4)
+        return [entries[index] for index in range(len(batch))]
 
     def expose(self, con: duckdb.DuckDBPyConnection) -> None:
         """(Re)creates ``raw.*`` views over the loaded files and the ``audit`` tables in a warehouse."""
@@ -389,9 +420,10 @@ class Lake:
         loaded = [e for e in entries if e.status == "loaded"]
         for kind in (*KINDS, "quarantine"):
             if kind == "quarantine":
-                paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if e.rows_quarantined]
+                in_lake = {self.lake_path(e, kind) for e in loaded if e.rows_quarantined}
             else:
-                paths = [str(self.data_path(kind, e.file_hash)) for e in loaded if e.kind == kind]
+                in_lake = {self.lake_path(e) for e in loaded if e.kind == kind}
+            paths = sorted(map(str, in_lake))
             schema, name = ("audit", "quarantined_rows") if kind == "quarantine" else ("raw", kind)
             for (object_type,) in con.execute(
                 "select table_type from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
@@ -409,7 +441,7 @@ class Lake:
         manifest = pl.DataFrame([vars(e) for e in entries], schema=_MANIFEST_SCHEMA).with_columns(  # noqa: F841
             pl.col("drop_date").str.to_date(),
             pl.col("ingested_at").str.to_datetime(),
-            lake_file=pl.Series([str(self.data_path(e.kind, e.file_hash)) if e.status == "loaded" else None for e in entries], dtype=pl.String),
+            lake_file=pl.Series([str(self.lake_path(e)) if e.status == "loaded" else None for e in entries], dtype=pl.String),
         )
         con.execute("create or replace table audit.ingested_files as select * from manifest order by drop_date, source_file")
 
@@ -471,6 +503,11 @@ def _read_json_lines_together(batch: list[tuple[DropFile, dict]]) -> dict[int, P
     except (OSError, RejectedFile):
         return {}
     return {} if parsed is None else dict(zip(indexes, parsed))
+
+
+def _manifest_entries(content: dict | list[dict]) -> list[ManifestEntry]:
+    """A manifest file's entries (a lake written before batches holds one entry a file)."""
+    return [ManifestEntry(**entry) for entry in (content if isinstance(content, list) else [content])]
 
 
 def _read(path: Path, size: int) -> bytes:
