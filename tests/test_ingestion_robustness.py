@@ -1,5 +1,6 @@
 """The lake under resends, deltas, re-drops, odd folders, arbitrary night splits and kill -9."""
 
+import json
 import os
 import shutil
 import signal
@@ -172,6 +173,24 @@ def test_a_lake_file_whose_batch_was_never_recorded_is_not_read_and_is_removed(t
     assert len(lake_state(lake)[0]) == 4, "each dossier once"
     assert not written.exists(), "the unrecorded lake file is removed"
     assert len(list((lake / "dossiers").glob("*.parquet"))) == 1
+
+
+def test_a_lake_written_with_a_file_per_export_is_still_read_and_kept(tmp_path):
+    """A lake from before batches: a manifest file holds one entry, with no lake_name, and its rows
+    are in a file named by the export's own hash."""
+    raw, lake, clean = tmp_path / "raw", tmp_path / "lake", tmp_path / "clean"
+    write(raw, "2024-06-20/a.csv", igate_csv([("A", 4), ("B", 10)]))
+    ingest(raw, lake)
+    (manifest_file,) = (lake / "manifest").glob("*.json")
+    (entry,) = json.loads(manifest_file.read_text(encoding="utf-8"))
+    (lake / "dossiers" / f"{entry.pop('lake_name')}.parquet").rename(lake / "dossiers" / f"{entry['file_hash']}.parquet")
+    manifest_file.write_text(json.dumps(entry), encoding="utf-8")
+    write(raw, "2024-06-21/b.csv", igate_csv([("C", 10)]))
+
+    ingest(raw, lake)
+    ingest(raw, clean)
+    assert lake_state(lake) == lake_state(clean)
+    assert (lake / "dossiers" / f"{entry['file_hash']}.parquet").exists()
 
 
 def test_a_header_only_file_is_accepted_with_zero_rows(tmp_path):
