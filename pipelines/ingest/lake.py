@@ -241,6 +241,13 @@ class Lake:
         """The lake file holding a loaded entry's rows (kind "quarantine": its quarantined rows)."""
         return self.data_path(kind or entry.kind, entry.lake_name or entry.file_hash)
 
+    def recorded_files(self) -> dict[str, list[Path]]:
+        """The lake files the manifest names, by kind ("quarantine" too): all that is ever read."""
+        loaded = [e for e in self.entries() if e.status == "loaded"]
+        files = {kind: {self.lake_path(e) for e in loaded if e.kind == kind} for kind in KINDS}
+        files["quarantine"] = {self.lake_path(e, "quarantine") for e in loaded if e.rows_quarantined}
+        return {kind: sorted(paths) for kind, paths in files.items()}
+
     def _record(self, entries: list[ManifestEntry]) -> list[ManifestEntry]:
         """Writes entries into one manifest file: a batch's entries are recorded all or none."""
         key = hashlib.sha256("\0".join(f"{e.path}\0{e.file_hash}" for e in entries).encode()).hexdigest()[:32]
@@ -255,12 +262,9 @@ class Lake:
         recorded (the next batch holding their input files may be another, under another name)."""
         for leftover in self.root.glob("*/.*.tmp"):
             leftover.unlink()
-        recorded = {self.lake_path(e) for e in self.entries() if e.status == "loaded"}
-        recorded |= {self.lake_path(e, "quarantine") for e in self.entries() if e.rows_quarantined}
-        for kind in (*KINDS, "quarantine"):
-            for path in self.folder(kind).glob("*.parquet"):
-                if path not in recorded:
-                    path.unlink()
+        for kind, recorded in self.recorded_files().items():
+            for path in set(self.folder(kind).glob("*.parquet")) - set(recorded):
+                path.unlink()
 
     def ingest(
         self,
@@ -417,13 +421,8 @@ class Lake:
         """(Re)creates ``raw.*`` views over the loaded files and the ``audit`` tables in a warehouse."""
         entries = self.entries()
         con.execute("create schema if not exists raw; create schema if not exists audit")
-        loaded = [e for e in entries if e.status == "loaded"]
-        for kind in (*KINDS, "quarantine"):
-            if kind == "quarantine":
-                in_lake = {self.lake_path(e, kind) for e in loaded if e.rows_quarantined}
-            else:
-                in_lake = {self.lake_path(e) for e in loaded if e.kind == kind}
-            paths = sorted(map(str, in_lake))
+        for kind, files in self.recorded_files().items():
+            paths = [str(path) for path in files]
             schema, name = ("audit", "quarantined_rows") if kind == "quarantine" else ("raw", kind)
             for (object_type,) in con.execute(
                 "select table_type from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
