@@ -133,6 +133,51 @@ def test_incremental_runs_equal_a_full_rebuild(drops, tmp_path):
     assert plan_rows == [("TASKS_ONTIME", 1, 8), ("TRAIN_DIGITAL", 90, 100)], "the night's plan files reached kpi_results"
 
 
+def resolve_late(raw: Path, warehouse: str) -> list[str]:
+    """A re-export, into the last drop, of dossiers still open there and received by 14 March (the
+    first quarter's last day), each resolved a minute after its receipt. Reported a week late, it
+    changes every period from that day on (the backlog at each later evaluation date), not only the
+    periods holding the day: the second quarter too."""
+    with duckdb.connect(warehouse, read_only=True) as con:
+        open_versions = con.sql(
+            "select dossier_id, drop_date, source_file, source_row_number from intermediate.int_dossiers__latest "
+            "where status < 7 and received_on <= date '2024-03-14' and source_file like '%.jsonl'"
+        ).fetchall()
+    resolved = []
+    for dossier_id, drop_date, source_file, row_number in open_versions:
+        dossier = json.loads((raw / str(drop_date) / source_file).read_text(encoding="utf-8").splitlines()[row_number - 1])
+        assert dossier["MaHoSo"] == dossier_id
+        finished = datetime.strptime(dossier["NgayTiepNhan"], "%Y%m%d%H%M%S") + timedelta(minutes=1)
+        dossier.update(TrangThaiHoSo=10, NgayKetThucXuLy=finished.strftime("%Y%m%d%H%M%S"), NgayTra=finished.strftime("%Y%m%d%H%M%S"))
+        resolved.append(json.dumps(dossier, ensure_ascii=False))
+    assert resolved, "some dossiers received by 14 March are still open"
+    last_drop = max(path for path in raw.iterdir())
+    (last_drop / "zz_resolved_late.jsonl").write_text("\n".join(resolved) + "\n", encoding="utf-8")
+    return [dossier_id for dossier_id, *_ in open_versions]
+
+
+def test_a_dossier_resolved_a_week_before_it_is_reported_recomputes_every_period_since(drops, tmp_path):
+    """Such a dossier moved only at its end, so the nightly build recomputes the periods from the
+    day it resolved to the far future where it was open (int_recomputed_periods), beyond the
+    periods the new data date moves: here none, the file joins a drop already built."""
+    raw = tmp_path / "nightly" / "raw"
+    nightly = {"CCHC_RAW_DIR": str(raw), "CCHC_WAREHOUSE": str(tmp_path / "nightly" / "cchc.duckdb")}
+    for drop in drops:
+        shutil.copytree(drop, raw / drop.name)
+    assert materialize(nightly).success
+    before = table_rows(nightly["CCHC_WAREHOUSE"], "marts.kpi_results")
+    resolved = resolve_late(raw, nightly["CCHC_WAREHOUSE"])
+    assert materialize(nightly).success
+
+    with duckdb.connect(nightly["CCHC_WAREHOUSE"], read_only=True) as con:
+        assert con.sql("select incremental from audit.dbt_build_state order by built_at desc limit 1").fetchall() == [(True,)]
+        statuses = con.sql(f"select distinct status from marts.fct_dossiers where dossier_id in {tuple(resolved)!r}").fetchall()
+        assert statuses == [(10,)], "the re-export superseded the open versions"
+    changed_periods = {row[0] for row in set(table_rows(nightly["CCHC_WAREHOUSE"], "marts.kpi_results")) - set(before)}
+    assert "2024-Q2" in changed_periods, "the second quarter's backlog changed, though its evaluation date did not move"
+    assert_same_tables(nightly["CCHC_WAREHOUSE"], full_build_of(raw, tmp_path / "full"), "after the late resolution")
+
+
 def failing_rows(build: Path, tests: list[str], work: Path) -> dict[str, int]:
     """Runs dbt's data tests ``tests`` on a build file: each test's number of failing rows."""
     result, results = run_dbt(build, work, "test", "--select", *tests)

@@ -54,3 +54,14 @@
 {%- endmacro %}
 {% macro spark__not_materialized() -%}
 {%- endmacro %}
+
+{# A small CTE read more than once that DuckDB should compute once, not scan for again at each
+   read; Spark decides for itself. #}
+{% macro materialized_once() -%}
+    {{ return(adapter.dispatch('materialized_once', 'cchc_kpi')()) }}
+{%- endmacro %}
+{% macro default__materialized_once() -%}
+    materialized
+{%- endmacro %}
+{% macro spark__materialized_once() -%}
+{%- endmacro %}

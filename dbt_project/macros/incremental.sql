@@ -21,12 +21,16 @@
     {%- if is_incremental_build() %} and ingested_at > {{ last_build_cutoff() }}{% endif %}
 {%- endmacro %}
 
-{# The periods kpi_results and fct_form06_statistics recompute, as a condition on int_periods:
-   int_recomputed_periods, and in an incremental build the periods new to the model's table (a
-   late correction into an earlier year brings a year's periods). #}
-{% macro is_recomputed_period() -%}
+{# The periods kpi_results and fct_form06_statistics recompute for a source of events (a SQL
+   expression: a quoted name, or a column such as kpis.event_source), as a condition on
+   int_periods: int_recomputed_periods, and in an incremental build the periods new to the
+   model's table (a late correction into an earlier year brings a year's periods). #}
+{% macro is_recomputed_period(event_source) -%}
     (
-        period_code in (select period_code from {{ ref('int_recomputed_periods') }})
+        period_code in (
+            select recomputed.period_code from {{ ref('int_recomputed_periods') }} as recomputed
+            where recomputed.event_source = {{ event_source }}
+        )
         {%- if is_incremental() %}
         or period_code not in (select distinct period from {{ this }})
         {%- endif %}

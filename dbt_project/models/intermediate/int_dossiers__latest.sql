@@ -11,26 +11,6 @@ with versions as {{ not_materialized() }} (
 
 latest as (
     {{ latest_version('versions', 'dossier_id') }}
-),
-
-classified as (
-    select
-        latest.*,
-        sectors.target_group as sector_group,
-        status in (9, 10) as is_resolved,
-        status not in (1, 3) as is_received,
-        status in (7, 8) as is_withdrawn_or_stopped,
-        channel = 2 as is_online,
-        channel = 2 and coalesce(service_level = 'TOAN_TRINH', false) as is_fully_online,
-        -- A dossier with no ID number is its own applicant.
-        coalesce(applicant_hash, 'dossier:' || dossier_id) as applicant_key
-    from latest
-    -- joined on, not using: Spark would move a using column to the front of latest.*
-    left join {{ ref('sectors') }} as sectors on sectors.sector_code = latest.sector_code
 )
 
-select
-    *,
-    case when is_resolved then coalesce(finished_on, returned_on) end as finish_on,
-    is_resolved and coalesce(finished_on, returned_on) <= due_on as is_on_time
-from classified
+{{ dossier_facts('latest') }}

@@ -8,7 +8,7 @@
 --   withdrawn or stopped = status 7/8 received in the period (their exports carry no date);
 --   in progress   = in progress at E: within due (due on or after E) or overdue.
 -- Every row balances: carried over + received = resolved + withdrawn or stopped + in progress.
--- Incremental: a build recomputes whole periods, the same ones as kpi_results.
+-- Incremental: a build recomputes whole periods, those of the dossiers in int_recomputed_periods.
 {{ config(materialized='incremental', unique_key='period') }}
 {%- set measures = [
     'carried_over', 'received_online', 'received_in_person', 'received_postal', 'received_total',
@@ -19,7 +19,7 @@
 with periods as (
     select period_code, start_on, evaluation_on
     from {{ ref('int_periods') }}
-    where state <> 'not_started' and {{ is_recomputed_period() }}
+    where state <> 'not_started' and {{ is_recomputed_period("'dossiers'") }}
 ),
 
 -- Periods holding the same days share one count: those with the same start and evaluation date E

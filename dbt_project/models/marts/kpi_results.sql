@@ -3,17 +3,28 @@
 -- registered department, district and commune. Each period is evaluated at E = min(end, D);
 -- a period not started at the data date D is all no_data.
 -- Named kpi_results, not fct_, because analysts and `make kpis` are promised marts.kpi_results.
--- Incremental: a build recomputes whole periods: those an item of a changed file spans, those
--- whose evaluation date the new data date moved, and periods new to the table.
-{{ config(materialized='incremental', unique_key='period') }}
+-- Incremental: a build recomputes each KPI whole in the periods of its source of events
+-- (kpis.event_source in int_recomputed_periods: those an item of a changed file spans, those whose
+-- evaluation date the new data date moved) and in periods new to the table.
+{{ config(materialized='incremental', unique_key=['period', 'kpi_code']) }}
 
-with periods as (
-    select * from {{ ref('int_periods') }}
-    where {{ is_recomputed_period() }}
+with recomputed as (
+    select periods.*, kpis.kpi_code
+    from {{ ref('int_periods') }} as periods
+    cross join {{ ref('kpis') }} as kpis
+    where {{ is_recomputed_period('kpis.event_source') }}
+),
+
+started as (
+    select * from recomputed where state <> 'not_started'
 ),
 
 started_periods as (
-    select * from periods where state <> 'not_started'
+    select distinct period_code, start_on, end_on, evaluation_on from started
+),
+
+backlog_periods as (
+    select * from started where kpi_code = 'OPEN_WITHIN_DUE'
 ),
 
 units as (
@@ -47,7 +58,7 @@ backlog as (
         count(*) as denominator
     from {{ ref('int_dossiers__latest') }} as dossiers
     -- two plain inequalities (an open dossier's finish is the far future): a range join
-    inner join started_periods as periods
+    inner join backlog_periods as periods
         on dossiers.received_on <= periods.evaluation_on
         and coalesce(dossiers.finish_on, date '9999-12-31') > periods.evaluation_on
     where dossiers.is_received and not dossiers.is_withdrawn_or_stopped
@@ -58,6 +69,8 @@ additive_unit_counts as (
     select periods.period_code, daily.kpi_code, daily.unit_code, sum(daily.numerator) as numerator, sum(daily.denominator) as denominator
     from daily
     inner join started_periods as periods on daily.event_on between periods.start_on and periods.end_on
+    -- each KPI only in the periods it is recomputed in
+    inner join started on started.period_code = periods.period_code and started.kpi_code = daily.kpi_code
     group by all
     union all
     select * from backlog
@@ -65,7 +78,7 @@ additive_unit_counts as (
     -- self-reported indicators: one value per unit and period already (never summed across periods)
     select reports.period_code, reports.kpi_code, reports.unit_code, reports.numerator, reports.denominator
     from {{ ref('int_self_report_values') }} as reports
-    inner join started_periods using (period_code)
+    inner join started using (period_code, kpi_code)
 ),
 
 -- Units, levels and the city in one pass. aggregation (a bit per column rolled up: unit 2, level 1):
@@ -96,8 +109,12 @@ additive_counts as (
 -- the data date D (quarantined at ingestion, proved by the staging test dossiers_row_rules), so a
 -- window holds all its period's dossiers, and periods with the same window share its count: while
 -- a year runs, its half-year, nine months and year.
+applicant_periods as (
+    select * from started where kpi_code = 'EID_AUTH'
+),
+
 applicant_windows as (
-    select distinct start_on, evaluation_on from started_periods
+    select distinct start_on, evaluation_on from applicant_periods
 ),
 
 applicants as (
@@ -144,7 +161,7 @@ window_applicant_counts as (
 applicant_counts as (
     select periods.period_code, 'EID_AUTH' as kpi_code, counts.unit_code, counts.level, counts.aggregation, counts.numerator, counts.denominator
     from window_applicant_counts as counts
-    inner join started_periods as periods
+    inner join applicant_periods as periods
         on periods.start_on = counts.start_on and periods.evaluation_on = counts.evaluation_on
 ),
 
@@ -174,10 +191,10 @@ result_rows as (
 -- The plan's key tasks and self-reported indicators concern departments and districts (the units
 -- that owe tasks and send the periodic CCHC report), per report period: no commune or month rows.
 kpi_grid as (
-    select kpis.*, periods.period_code, periods.period_kind
-    from periods
-    cross join {{ ref('kpis') }} as kpis
-    where kpis.source = 'dossiers' or periods.period_kind = 'report'
+    select kpis.*, recomputed.period_code, recomputed.period_kind
+    from recomputed
+    inner join {{ ref('kpis') }} as kpis using (kpi_code)
+    where kpis.source = 'dossiers' or recomputed.period_kind = 'report'
 ),
 
 grid as (
