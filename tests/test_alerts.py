@@ -157,8 +157,12 @@ def test_new_drop_sensor_requests_a_run_for_folders_not_seen(tmp_path):
     assert [r.run_key for r in second.run_requests] == ["drops:2024-06-21"]
 
 
-def test_a_failed_run_is_alerted(tmp_path, servers):
+def test_a_failed_run_is_alerted_in_the_published_state(tmp_path, servers):
+    """The outbox lives in the build file, which the last good run published by renaming it: the
+    failure is queued in a copy of what was published, not in a new empty file."""
     smtp, webhook = servers
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as published:
+        published.execute("create schema audit; create table audit.earlier_night as select 1 as kept")
     settings = CchcSettings(
         environment={
             "CCHC_WAREHOUSE": str(tmp_path / "w.duckdb"), "CCHC_SMTP_HOST": "127.0.0.1", "CCHC_SMTP_PORT": str(smtp.port),
@@ -183,6 +187,9 @@ def test_a_failed_run_is_alerted(tmp_path, servers):
     run_failure_alert(context, cchc=settings)
     assert [m["Subject"] for m in smtp.messages] == ["[CCHC] Lượt chạy đêm bị lỗi"]
     assert webhook.payloads[0]["kind"] == "run_failed" and webhook.payloads[0]["step"] == "breaks"
+    with duckdb.connect(str(tmp_path / "w.build.duckdb"), read_only=True) as build:
+        assert build.execute("select kept from audit.earlier_night").fetchall() == [(1,)]
+        assert build.execute("select kind from audit.alert_outbox").fetchall() == [("run_failed",)]
 
 
 def test_each_unit_hears_from_its_own_contacts_with_the_office_copied(warehouse, servers, tmp_path):

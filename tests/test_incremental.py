@@ -204,7 +204,7 @@ def test_an_incremental_build_tests_the_keys_its_new_files_mention(drops, tmp_pa
         for drop in night:
             shutil.copytree(drop, raw / drop.name)
         assert materialize(environment).success
-    build = tmp_path / "cchc.build.duckdb"
+    build = tmp_path / "cchc.duckdb"  # the build file, published by renaming it
     with duckdb.connect(str(build)) as con:
         # Unrecorded, the last night's build is to be done again: its files are the new ones.
         con.execute("delete from audit.dbt_build_state where built_at = (select max(built_at) from audit.dbt_build_state)")

@@ -17,6 +17,7 @@ from pipelines.contacts import ContactsFileError, load_contacts
 from pipelines.engines import ENGINES
 from pipelines.gates import gate_process
 from pipelines.ingest.lake import RawDirMissing, require_raw_dir
+from pipelines.publish import restore_build_file
 from pipelines.runlock import RunLocked, exclusive_run
 from pipelines.storage import build_file_holder
 
@@ -152,7 +153,7 @@ def run(settings: Settings) -> int:
         print(f"The run failed at step {step}: {reason}", file=sys.stderr)
         if holder := build_file_holder(settings.build_db):
             print(f"The failure was not queued for alerting: the build file is open in another program ({holder}).", file=sys.stderr)
-        elif settings.build_db.exists():
+        elif settings.build_db.exists() or restore_build_file(settings):  # none when it failed before its first step
             alert_run_failure(settings.build_db, settings.alerts, result.run_id, step, reason)
         print("The last published warehouse was left in place.", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ import re
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -28,8 +29,8 @@ from pipelines.incremental import plan_build, record_build
 from pipelines.ingest.lake import KINDS, Lake, RawDirMissing, discover_drops, record_ignored
 from pipelines.ingest.reference import SectorCatalogue, UnitRegistry
 from pipelines.progress import DbtProgressLog, without_colours
-from pipelines.publish import publish_warehouse
-from pipelines.storage import connect_build, make_portable
+from pipelines.publish import connect_build_file, publish_warehouse, restore_build_file
+from pipelines.storage import make_portable
 
 RAW_KEYS = {kind: dg.AssetKey(["raw", kind]) for kind in KINDS}
 INGESTED_FILES = dg.AssetKey(["audit", "ingested_files"])
@@ -52,21 +53,25 @@ def ingest_drops(context: dg.AssetExecutionContext, cchc: CchcSettings):
     gate_process()  # GX's import then overlaps the ingestion
     if settings.uses_development_salt:
         context.log.warning("CCHC_PII_SALT is not set: applicant IDs are hashed with the public development salt.")
-    try:
-        files, ignored = discover_drops(settings.raw_dir)
-    except RawDirMissing as missing:
-        raise dg.Failure(str(missing), allow_retries=False) from None
-    for entry in ignored:
-        context.log.warning(str(entry))
+    # The build file, copied from the last published warehouse while the new files are read.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        restoring = background.submit(restore_build_file, settings)
+        try:
+            files, ignored = discover_drops(settings.raw_dir)
+        except RawDirMissing as missing:
+            raise dg.Failure(str(missing), allow_retries=False) from None
+        for entry in ignored:
+            context.log.warning(str(entry))
 
-    lake = Lake(settings.lake_dir)
-    written = lake.ingest(files, UnitRegistry.from_seed(), SectorCatalogue.from_seed(), settings.pii_salt)
-    for entry in written:
-        if entry.status == "rejected":
-            context.log.warning(f"Rejected {entry.path}: {entry.reason}")
+        lake = Lake(settings.lake_dir)
+        written = lake.ingest(files, UnitRegistry.from_seed(), SectorCatalogue.from_seed(), settings.pii_salt)
+        for entry in written:
+            if entry.status == "rejected":
+                context.log.warning(f"Rejected {entry.path}: {entry.reason}")
+        restoring.result()
     if make_portable(settings.build_db):
         context.log.info(f"Converted {settings.build_db} to the storage format DuckDB 1.4 and later open.")
-    with connect_build(settings.build_db) as con:
+    with connect_build_file(settings) as con:
         lake.expose(con)
         record_ignored(con, ignored, dt.datetime.now())
 
@@ -89,10 +94,11 @@ def ingest_drops(context: dg.AssetExecutionContext, cchc: CchcSettings):
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
 def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc: CchcSettings):
     settings = cchc.resolve()
+    restore_build_file(settings)
     plan = plan_build(settings.build_db, force_full=settings.full_refresh, engine=settings.engine)
     engine_environment = {}
     if settings.engine == "spark":
-        with connect_build(settings.build_db) as con:
+        with connect_build_file(settings) as con:
             engine_environment = prepare_spark_build(settings, con)
     export_dbt_environment(settings, engine_environment)
     context.log.info(f"dbt build on {settings.engine}, {'incremental' if plan.is_incremental else 'full refresh'}")
@@ -117,12 +123,12 @@ def cchc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, cchc
     if not invocation.is_successful():
         raise dg.Failure(f"dbt build failed: {first_dbt_error(settings.dbt_log)} (every line of the build: {settings.dbt_log})")
     if settings.engine == "spark":
-        with connect_build(settings.build_db) as con:
+        with connect_build_file(settings) as con:
             copied = collect_spark_tables(settings, con)
         context.log.info(f"Copied {len(copied)} tables of the Spark build into {settings.build_db}")
     record_build(settings.build_db, plan)
     if kpi_results_output is not None:
-        with connect_build(settings.build_db, read_only=True) as con:
+        with connect_build_file(settings, read_only=True) as con:
             yield kpi_results_output.with_metadata({**kpi_results_output.metadata, **kpi_results_metadata(con)})
 
 
@@ -207,7 +213,7 @@ def alerts(context: dg.AssetExecutionContext, cchc: CchcSettings) -> dg.Material
     contacts = load_contacts(settings.alerts.contacts_file)
     for problem in contacts.problems:
         context.log.warning(f"Contacts file line {problem.line} ignored: {problem.problem} ({problem.unit_code!r}, {problem.email!r})")
-    with connect_build(settings.build_db) as con:
+    with connect_build_file(settings) as con:
         # "Below target" is decided once, in kpi_results.status (exact integers); the kpi_targets
         # gate checks the same rows and lists them. Alerts read the decision, never re-validate.
         frame = kpi_gate_frame(con)

@@ -6,18 +6,21 @@ import pandas as pd
 from pipelines.defs.assets import INGESTED_FILES, KPI_RESULTS
 from pipelines.defs.resources import CchcSettings
 from pipelines.gates import boundary_frame, check_kpi_targets, store_outcome, validate
-from pipelines.storage import connect_build
+from pipelines.publish import connect_build_file
 
 
 @dg.asset_check(
     asset=KPI_RESULTS,
     name="kpi_targets",
+    # blocking with WARN only orders the steps: it writes its outcome to the build file, so it must
+    # run before publishing renames that file away
+    blocking=True,
     description="Each unit against its target for every report period that has started (GX suite kpi_targets). "
     "WARN: a unit below target is flagged and alerted, never blocks publishing.",
 )
 def kpi_targets_gate(cchc: CchcSettings) -> dg.AssetCheckResult:
     settings = cchc.resolve()
-    with connect_build(settings.build_db) as con:
+    with connect_build_file(settings) as con:
         outcome, frame = check_kpi_targets(con, settings.data_docs_dir)
         store_outcome(con, outcome)
     below = [row for failure in outcome.failures for row in failure.rows]
@@ -45,7 +48,7 @@ def kpi_targets_gate(cchc: CchcSettings) -> dg.AssetCheckResult:
 )
 def ingestion_boundary_gate(cchc: CchcSettings) -> dg.AssetCheckResult:
     settings = cchc.resolve()
-    with connect_build(settings.build_db) as con:
+    with connect_build_file(settings) as con:
         outcome = validate("ingestion_boundary", boundary_frame(con), ["path"], settings.data_docs_dir)
         store_outcome(con, outcome)
     return dg.AssetCheckResult(

@@ -8,6 +8,7 @@ from pipelines.alerts import alert_run_failure
 from pipelines.defs.resources import CchcSettings
 from pipelines.defs.schedules import nightly_job
 from pipelines.ingest.lake import is_drop_folder
+from pipelines.publish import restore_build_file
 
 
 @dg.sensor(job=nightly_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -32,6 +33,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, cchc: CchcSettings):
     """A failed nightly run is alerted to the reform office like any other alert (outbox, retried)."""
     settings = cchc.resolve()
     failed_step = next((e.step_key for e in context.get_step_failure_events()), None) or "?"
+    restore_build_file(settings)  # the outbox lives in the build file, which a run that failed early left published
     report = alert_run_failure(
         settings.build_db, settings.alerts, context.dagster_run.run_id, failed_step, context.failure_event.message or ""
     )
